@@ -1,0 +1,147 @@
+//! loket's configuration file (TOML, `--config FILE` / `LOKET_CONFIG`). Every key is optional;
+//! command-line flags override the file. See docs/configuration.md.
+
+use loket_core::QuoteLifetime;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub listen: String,
+    pub database: String,
+    /// Run the whole server as a sandbox: every request is sandbox whatever key signed it.
+    pub sandbox: bool,
+    pub quotes: QuotesConfig,
+    #[serde(rename = "sandbox_biller")]
+    pub sandbox_biller: SandboxConfig,
+    pub limits: LimitsConfig,
+    pub isikuota: IsikuotaConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuotesConfig {
+    /// `"end_of_day"` (Asia/Jakarta, IAK's behaviour) or a number of seconds.
+    pub lifetime: LifetimeSetting,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum LifetimeSetting {
+    Seconds(i64),
+    Named(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxConfig {
+    /// Pending sandbox payments resolve after this many seconds.
+    pub pending_resolve_secs: u64,
+    /// Delay before answering an inquiry "timeout" (RC 103); 0 answers at once.
+    pub timeout_delay_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest request body accepted; larger ones get HTTP 413.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IsikuotaConfig {
+    pub timestamp_window_secs: i64,
+    pub inquiry_session_secs: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            database: "sqlite://loket.db".into(),
+            sandbox: false,
+            quotes: QuotesConfig::default(),
+            sandbox_biller: SandboxConfig::default(),
+            limits: LimitsConfig::default(),
+            isikuota: IsikuotaConfig::default(),
+        }
+    }
+}
+
+impl Default for QuotesConfig {
+    fn default() -> Self {
+        QuotesConfig {
+            lifetime: LifetimeSetting::Named("end_of_day".into()),
+        }
+    }
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            pending_resolve_secs: 30,
+            timeout_delay_ms: 0,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl Default for IsikuotaConfig {
+    fn default() -> Self {
+        IsikuotaConfig {
+            timestamp_window_secs: 300,
+            inquiry_session_secs: 300,
+        }
+    }
+}
+
+impl Config {
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        let c: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        c.quote_lifetime()?;
+        Ok(c)
+    }
+
+    pub fn load(path: &std::path::Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Config::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    pub fn quote_lifetime(&self) -> Result<QuoteLifetime, String> {
+        match &self.quotes.lifetime {
+            LifetimeSetting::Named(s) if s == "end_of_day" => Ok(QuoteLifetime::EndOfDay),
+            LifetimeSetting::Seconds(s) if *s > 0 => Ok(QuoteLifetime::Seconds(*s)),
+            other => Err(format!("quotes.lifetime must be \"end_of_day\" or a positive number of seconds, not {other:?}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8080");
+        assert_eq!(c.quote_lifetime().unwrap(), QuoteLifetime::EndOfDay);
+        assert_eq!(c.limits.max_body_bytes, 1 << 20);
+        let c = Config::from_toml(
+            "sandbox = true\n[quotes]\nlifetime = 60\n[sandbox_biller]\ntimeout_delay_ms = 5\n",
+        )
+        .unwrap();
+        assert!(c.sandbox);
+        assert_eq!(c.quote_lifetime().unwrap(), QuoteLifetime::Seconds(60));
+        assert_eq!(c.sandbox_biller.timeout_delay_ms, 5);
+        assert!(Config::from_toml("[quotes]\nlifetime = \"forever\"\n").is_err());
+        assert!(Config::from_toml("typo = 1\n").is_err());
+    }
+}

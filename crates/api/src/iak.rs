@@ -1,0 +1,561 @@
+//! The IAK postpaid protocol (spec/iak.md): `POST /api/v1/bill/check` in JSON or XML.
+//! Wire parsing and rendering live here; the flows are in [`crate::gateway`].
+
+use crate::gateway::{self, InquiryInput, InquiryResult};
+use crate::log::RequestLog;
+use crate::AppState;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use loket_client::iak::{sign, signatures_match};
+use loket_client::xml::{parse_mp, write_mp};
+use loket_core::{Member, Mode, Protocol, Quote, Rc, Rupiah};
+use serde_json::{Map, Value};
+use std::net::SocketAddr;
+
+/// The request's (and so the answer's) format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Xml,
+}
+
+impl Format {
+    /// From `Content-Type`; without one, a body starting with `<` is XML.
+    fn detect(headers: &HeaderMap, body: &[u8]) -> Format {
+        let ct = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if ct.contains("xml") {
+            Format::Xml
+        } else if ct.contains("json") {
+            Format::Json
+        } else if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<') {
+            Format::Xml
+        } else {
+            Format::Json
+        }
+    }
+}
+
+/// An answer in the protocol's envelope.
+struct Answer {
+    status: StatusCode,
+    format: Format,
+    data: Map<String, Value>,
+    /// The price list nests its `data` element in XML too.
+    nested_xml: bool,
+    log: RequestLog,
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        let (ct, body) = match self.format {
+            Format::Json => (
+                "application/json",
+                serde_json::json!({"data": Value::Object(self.data), "meta": []}).to_string(),
+            ),
+            Format::Xml => {
+                let body = if self.nested_xml {
+                    let mut outer = Map::new();
+                    outer.insert("data".into(), Value::Object(self.data));
+                    write_mp(&outer)
+                } else {
+                    write_mp(&self.data)
+                };
+                ("application/xml", body)
+            }
+        };
+        let mut resp = (self.status, [(header::CONTENT_TYPE, ct)], body).into_response();
+        resp.extensions_mut().insert(self.log);
+        resp
+    }
+}
+
+/// What the request said, for echoing in failure answers.
+#[derive(Default)]
+struct Echo {
+    tr_id: Option<i64>,
+    code: Option<String>,
+    hp: Option<String>,
+    ref_id: Option<String>,
+}
+
+fn failure(
+    format: Format,
+    status: StatusCode,
+    rc: Rc,
+    message: &str,
+    echo: &Echo,
+    member: Option<&str>,
+) -> Answer {
+    let mut data = Map::new();
+    if let Some(t) = echo.tr_id {
+        data.insert("tr_id".into(), t.into());
+    }
+    if let Some(c) = &echo.code {
+        data.insert("code".into(), c.clone().into());
+    }
+    if let Some(h) = &echo.hp {
+        data.insert("hp".into(), h.clone().into());
+    }
+    if let Some(r) = &echo.ref_id {
+        data.insert("ref_id".into(), r.clone().into());
+    }
+    data.insert("response_code".into(), rc.code().into());
+    data.insert("message".into(), message.into());
+    Answer {
+        status,
+        format,
+        data,
+        nested_xml: false,
+        log: RequestLog {
+            protocol: "iak",
+            member: member.map(str::to_string),
+            rc: rc.code().to_string(),
+        },
+    }
+}
+
+fn format_error(
+    format: Format,
+    status: StatusCode,
+    detail: &str,
+    echo: &Echo,
+    member: Option<&str>,
+) -> Answer {
+    let message = format!("{}: {detail}", Rc::FormatError.message());
+    failure(format, status, Rc::FormatError, &message, echo, member)
+}
+
+fn internal_error(
+    format: Format,
+    echo: &Echo,
+    member: Option<&str>,
+    e: &loket_store::StoreError,
+) -> Answer {
+    tracing::error!(error = %e, "store failure");
+    failure(
+        format,
+        StatusCode::OK,
+        Rc::DatabaseError,
+        Rc::DatabaseError.message(),
+        echo,
+        member,
+    )
+}
+
+/// Field access with IAK's leniency: `tr_id`, `ref_id`, `month`, `year` may be numbers.
+struct Fields(Map<String, Value>);
+
+#[derive(Debug)]
+enum FieldError {
+    Missing(&'static str),
+    Invalid(&'static str),
+}
+
+impl FieldError {
+    fn describe(&self) -> String {
+        match self {
+            FieldError::Missing(f) => format!("missing field {f}"),
+            FieldError::Invalid(f) => format!("invalid field {f}"),
+        }
+    }
+}
+
+/// Longest accepted value of any text field.
+const MAX_FIELD_LEN: usize = 128;
+
+impl Fields {
+    fn opt(&self, name: &'static str, lenient: bool) -> Result<Option<String>, FieldError> {
+        let s = match self.0.get(name) {
+            None | Some(Value::Null) => return Ok(None),
+            Some(Value::String(s)) => s.trim().to_string(),
+            Some(Value::Number(n)) if lenient && (n.is_u64() || n.is_i64()) => n.to_string(),
+            Some(_) => return Err(FieldError::Invalid(name)),
+        };
+        if s.len() > MAX_FIELD_LEN || s.chars().any(char::is_control) {
+            return Err(FieldError::Invalid(name));
+        }
+        Ok(if s.is_empty() { None } else { Some(s) })
+    }
+
+    fn req(&self, name: &'static str, lenient: bool) -> Result<String, FieldError> {
+        self.opt(name, lenient)?.ok_or(FieldError::Missing(name))
+    }
+
+    /// `desc.amount`: an object `desc` holding a whole-rupiah `amount`.
+    fn amount(&self) -> Result<Option<Rupiah>, FieldError> {
+        let Some(desc) = self.0.get("desc") else {
+            return Ok(None);
+        };
+        let Value::Object(desc) = desc else {
+            return Err(FieldError::Invalid("desc"));
+        };
+        match desc.get("amount") {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .filter(|a| *a > 0)
+                .map(|a| Some(Rupiah::new(a)))
+                .ok_or(FieldError::Invalid("desc.amount")),
+            Some(Value::String(s)) => s
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|a| *a > 0)
+                .map(|a| Some(Rupiah::new(a)))
+                .ok_or(FieldError::Invalid("desc.amount")),
+            Some(_) => Err(FieldError::Invalid("desc.amount")),
+        }
+    }
+}
+
+/// `POST /api/v1/bill/check/{type}`: the price list filtered by type.
+pub async fn bill_check_typed(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(kind): Path<String>,
+    req: Request,
+) -> Response {
+    handle(state, peer, Some(kind), req).await
+}
+
+/// `POST /api/v1/bill/check`.
+pub async fn bill_check(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    handle(state, peer, None, req).await
+}
+
+/// Unknown paths: 404, RC 117, in the request's format.
+pub async fn not_found(headers: HeaderMap) -> Response {
+    let format = Format::detect(&headers, b"");
+    failure(
+        format,
+        StatusCode::NOT_FOUND,
+        Rc::PageNotFound,
+        Rc::PageNotFound.message(),
+        &Echo::default(),
+        None,
+    )
+    .into_response()
+}
+
+async fn handle(state: AppState, peer: SocketAddr, kind: Option<String>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    if parts.method != Method::POST {
+        let format = Format::detect(&parts.headers, b"");
+        return failure(
+            format,
+            StatusCode::NOT_FOUND,
+            Rc::PageNotFound,
+            Rc::PageNotFound.message(),
+            &Echo::default(),
+            None,
+        )
+        .into_response();
+    }
+    let limit = state.config.limits.max_body_bytes;
+    let bytes = match read_limited(body, limit).await {
+        Ok(b) => b,
+        Err(too_large) => {
+            let format = Format::detect(&parts.headers, b"");
+            let (status, detail) = if too_large {
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("body larger than {limit} bytes"),
+                )
+            } else {
+                (StatusCode::BAD_REQUEST, "unreadable body".to_string())
+            };
+            return format_error(format, status, &detail, &Echo::default(), None).into_response();
+        }
+    };
+    let format = Format::detect(&parts.headers, &bytes);
+    let parsed = match format {
+        Format::Json => match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(m)) => Ok(m),
+            Ok(_) => Err("the body is not a JSON object".to_string()),
+            Err(e) => Err(format!(
+                "malformed JSON at line {} column {}",
+                e.line(),
+                e.column()
+            )),
+        },
+        Format::Xml => parse_mp(&bytes).map_err(|e| e.to_string()),
+    };
+    let fields = match parsed {
+        Ok(m) => Fields(m),
+        Err(detail) => {
+            return format_error(
+                format,
+                StatusCode::BAD_REQUEST,
+                &detail,
+                &Echo::default(),
+                None,
+            )
+            .into_response()
+        }
+    };
+    dispatch(&state, peer, format, kind, fields)
+        .await
+        .into_response()
+}
+
+/// Read at most `limit` bytes; `Err(true)` when the body is larger.
+async fn read_limited(body: Body, limit: usize) -> Result<axum::body::Bytes, bool> {
+    match axum::body::to_bytes(body, limit).await {
+        Ok(b) => Ok(b),
+        Err(e) => {
+            // to_bytes fails with a length-limit error when the body is too large.
+            let too_large = std::error::Error::source(&e)
+                .map(|s| s.is::<http_body_util::LengthLimitError>())
+                .unwrap_or(false);
+            Err(too_large || e.to_string().contains("length limit"))
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Command {
+    Inquiry,
+    Pay,
+    Status,
+    PriceList,
+}
+
+impl Command {
+    fn parse(s: &str) -> Option<Command> {
+        match s {
+            "inq-pasca" => Some(Command::Inquiry),
+            "pay-pasca" => Some(Command::Pay),
+            "checkstatus" => Some(Command::Status),
+            "pricelist-pasca" => Some(Command::PriceList),
+            _ => None,
+        }
+    }
+}
+
+async fn dispatch(
+    state: &AppState,
+    peer: SocketAddr,
+    format: Format,
+    kind: Option<String>,
+    f: Fields,
+) -> Answer {
+    let mut echo = Echo {
+        code: f.opt("code", false).ok().flatten(),
+        hp: f.opt("hp", false).ok().flatten(),
+        ref_id: f.opt("ref_id", true).ok().flatten(),
+        tr_id: None,
+    };
+    let commands = match f.req("commands", false) {
+        Ok(c) => c,
+        Err(e) => return format_error(format, StatusCode::BAD_REQUEST, &e.describe(), &echo, None),
+    };
+    let Some(command) = Command::parse(&commands) else {
+        return failure(
+            format,
+            StatusCode::OK,
+            Rc::InvalidCommand,
+            Rc::InvalidCommand.message(),
+            &echo,
+            None,
+        );
+    };
+    // The fields the signature covers come first: nothing else is looked at before it verifies.
+    let signed = (|| -> Result<(String, String, String), FieldError> {
+        let username = f.req("username", false)?;
+        let given = f.req("sign", false)?;
+        let x = match command {
+            Command::Inquiry => f.req("ref_id", true)?,
+            Command::Pay => f.req("tr_id", true)?,
+            Command::Status => "cs".to_string(),
+            Command::PriceList => "pl".to_string(),
+        };
+        Ok((username, given, x))
+    })();
+    let (username, given, x) = match signed {
+        Ok(t) => t,
+        Err(e) => return format_error(format, StatusCode::BAD_REQUEST, &e.describe(), &echo, None),
+    };
+    let member = match state.store.member_by_username(&username).await {
+        Ok(m) => m,
+        Err(e) => return internal_error(format, &echo, None, &e),
+    };
+    let Some((member, mode)) = authenticate(state, member, &username, &given, &x) else {
+        return failure(
+            format,
+            StatusCode::OK,
+            Rc::InvalidSignature,
+            Rc::InvalidSignature.message(),
+            &echo,
+            None,
+        );
+    };
+    let who = Some(member.username.as_str());
+    if member.suspended {
+        return failure(
+            format,
+            StatusCode::OK,
+            Rc::AccountSuspended,
+            Rc::AccountSuspended.message(),
+            &echo,
+            who,
+        );
+    }
+    if !member.allowlist.allows(peer.ip()) {
+        return failure(
+            format,
+            StatusCode::OK,
+            Rc::InvalidIpAddress,
+            Rc::InvalidIpAddress.message(),
+            &echo,
+            who,
+        );
+    }
+    match command {
+        Command::Inquiry => inquiry(state, format, &member, mode, &f, &mut echo).await,
+        _ => {
+            let _ = kind;
+            failure(
+                format,
+                StatusCode::OK,
+                Rc::InvalidCommand,
+                Rc::InvalidCommand.message(),
+                &echo,
+                who,
+            )
+        }
+    }
+}
+
+/// Which key signed the request decides its mode; `None` for an unknown member or a bad signature
+/// (indistinguishable to the caller, and computed the same way for both).
+fn authenticate(
+    state: &AppState,
+    member: Option<Member>,
+    username: &str,
+    given: &str,
+    x: &str,
+) -> Option<(Member, Mode)> {
+    let (dev_key, live_key) = match &member {
+        Some(m) => (m.dev_api_key.as_str(), m.api_key.as_str()),
+        None => ("", ""),
+    };
+    let dev = signatures_match(&sign(username, dev_key, x), given);
+    let live = signatures_match(&sign(username, live_key, x), given);
+    let member = member?;
+    let mode = if dev {
+        Mode::Sandbox
+    } else if live {
+        if state.config.sandbox {
+            Mode::Sandbox
+        } else {
+            Mode::Live
+        }
+    } else {
+        return None;
+    };
+    Some((member, mode))
+}
+
+async fn inquiry(
+    state: &AppState,
+    format: Format,
+    member: &Member,
+    mode: Mode,
+    f: &Fields,
+    echo: &mut Echo,
+) -> Answer {
+    let who = Some(member.username.as_str());
+    let parsed = (|| -> Result<InquiryInput, FieldError> {
+        let code = f.req("code", false)?;
+        let number = f.req("hp", false)?;
+        let ref_id = f.req("ref_id", true)?;
+        let year = f.opt("year", true)?;
+        if let Some(y) = &year {
+            if y.len() != 4 || !y.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(FieldError::Invalid("year"));
+            }
+        }
+        let months = match f.opt("month", true)? {
+            None => None,
+            Some(m) => Some(
+                m.parse::<u32>()
+                    .ok()
+                    .filter(|m| (1..=12).contains(m))
+                    .ok_or(FieldError::Invalid("month"))?,
+            ),
+        };
+        Ok(InquiryInput {
+            mode,
+            protocol: Protocol::Iak,
+            code,
+            number,
+            ref_id,
+            year,
+            months,
+            nomor_identitas: f.opt("nomor_identitas", false)?,
+            amount: f.amount()?,
+        })
+    })();
+    let input = match parsed {
+        Ok(i) => i,
+        Err(e) => return format_error(format, StatusCode::BAD_REQUEST, &e.describe(), echo, who),
+    };
+    match gateway::inquire(state, member, input).await {
+        Ok(InquiryResult::Quote(q)) => quote_answer(format, &q, who),
+        Ok(InquiryResult::Failed { rc, tr_id }) => {
+            echo.tr_id = tr_id;
+            failure(format, StatusCode::OK, rc, rc.message(), echo, who)
+        }
+        Ok(InquiryResult::MissingField(field)) => format_error(
+            format,
+            StatusCode::BAD_REQUEST,
+            &format!("missing field {}", field.name()),
+            echo,
+            who,
+        ),
+        Err(e) => internal_error(format, echo, who, &e),
+    }
+}
+
+/// The inquiry fields of a quote, in the order of spec/iak.md.
+fn quote_fields(q: &Quote, message: &str) -> Map<String, Value> {
+    let mut d = Map::new();
+    d.insert("tr_id".into(), q.tr_id.into());
+    d.insert("code".into(), q.code.clone().into());
+    d.insert("hp".into(), q.hp.clone().into());
+    d.insert("tr_name".into(), q.name.clone().into());
+    d.insert("period".into(), q.period.clone().into());
+    d.insert("nominal".into(), q.nominal.get().into());
+    d.insert("admin".into(), q.admin.get().into());
+    d.insert("ref_id".into(), q.ref_id.clone().into());
+    d.insert("response_code".into(), Rc::Success.code().into());
+    d.insert("message".into(), message.into());
+    d.insert("price".into(), q.price.get().into());
+    d.insert("selling_price".into(), q.selling_price.get().into());
+    d.insert("desc".into(), q.desc.clone());
+    d
+}
+
+fn quote_answer(format: Format, q: &Quote, member: Option<&str>) -> Answer {
+    Answer {
+        status: StatusCode::OK,
+        format,
+        data: quote_fields(q, "INQUIRY SUCCESS"),
+        nested_xml: false,
+        log: RequestLog {
+            protocol: "iak",
+            member: member.map(str::to_string),
+            rc: Rc::Success.code().to_string(),
+        },
+    }
+}

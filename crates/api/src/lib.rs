@@ -1,0 +1,85 @@
+//! The protocols over HTTP: IAK's postpaid API (`/api/v1/bill/check`, receipts) on loket's core.
+//!
+//! Error policy: a handler never panics and never answers outside its protocol's envelope. Bad
+//! input gets the protocol's format error (IAK RC 107, HTTP 400/413) and changes nothing; a store
+//! failure gets RC 91 without detail (the detail goes to the log, never a secret); unknown paths
+//! get RC 117 with 404.
+
+pub mod config;
+pub mod gateway;
+pub mod iak;
+mod log;
+
+pub use config::Config;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::Router;
+use loket_core::QuoteLifetime;
+use loket_store::Store;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Everything a request handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub quote_lifetime: QuoteLifetime,
+}
+
+impl AppState {
+    pub fn new(store: Store, config: Config) -> Result<AppState, String> {
+        let quote_lifetime = config.quote_lifetime()?;
+        Ok(AppState {
+            store,
+            config: Arc::new(config),
+            quote_lifetime,
+        })
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/v1/bill/check", any(iak::bill_check))
+        .route("/api/v1/bill/check/", any(iak::bill_check))
+        .route("/api/v1/bill/check/{kind}", any(iak::bill_check_typed))
+        .fallback(iak::not_found)
+        .layer(axum::middleware::from_fn(log::log_requests))
+        .with_state(state)
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({"status": "ok", "database": state.store.backend()})),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: database unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(
+                    serde_json::json!({"status": "unavailable", "database": state.store.backend()}),
+                ),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Serve until `shutdown` completes, then finish in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

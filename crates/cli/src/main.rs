@@ -1,0 +1,569 @@
+//! `loket`: the one binary. `serve` runs the gateway; the other commands administer its database
+//! or call a running server. Each prints JSON on stdout, or one line on stderr and exits non-zero.
+
+mod call;
+mod demo;
+
+use clap::{Args, Parser, Subcommand};
+use loket_api::{AppState, Config};
+use loket_core::{Catalogue, ExtraField, Mode, Product, ProductStatus, Rupiah};
+use loket_store::{MemberUpdate, Store};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "loket",
+    version,
+    about = "Self-hosted PPOB bill-payment gateway (IAK and isikuota protocols)"
+)]
+struct Cli {
+    /// Database URL: sqlite://PATH (default sqlite://loket.db) or postgres://...
+    #[arg(long, env = "LOKET_DATABASE_URL", global = true)]
+    database: Option<String>,
+    /// Configuration file (TOML).
+    #[arg(long, env = "LOKET_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server.
+    Serve(ServeArgs),
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Manage members.
+    #[command(subcommand)]
+    Member(MemberCommand),
+    /// Manage the product catalogue.
+    #[command(subcommand)]
+    Product(ProductCommand),
+    /// The money ledger.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+    /// Call a running loket (or IAK-compatible server) as a member would.
+    #[command(subcommand)]
+    Call(call::CallCommand),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "LOKET_LISTEN")]
+    listen: Option<String>,
+    /// Create a demo member (if absent) and print its credentials and a curl example.
+    #[arg(long)]
+    demo: bool,
+    /// Run every request in sandbox mode, whatever key signed it.
+    #[arg(long)]
+    sandbox: bool,
+}
+
+#[derive(Subcommand)]
+enum MemberCommand {
+    /// Create a member; prints its credentials.
+    Add {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Add to a member's balance (the sandbox balance with --sandbox).
+    Deposit {
+        #[arg(long)]
+        username: String,
+        /// Whole rupiah; `1.000.000` and `1000000` are the same.
+        #[arg(long)]
+        amount: String,
+        #[arg(long)]
+        sandbox: bool,
+    },
+    /// Print a member, balances included.
+    Show {
+        #[arg(long)]
+        username: String,
+    },
+    /// Change a member's settings.
+    Set {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Comma-separated addresses or CIDR blocks; empty allows any address.
+        #[arg(long)]
+        allowlist: Option<String>,
+        #[arg(long)]
+        suspended: Option<bool>,
+        /// Webhook URL; empty removes it.
+        #[arg(long)]
+        webhook_url: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProductCommand {
+    /// List every product.
+    List,
+    /// Print one product.
+    Show {
+        #[arg(long)]
+        code: String,
+    },
+    /// Change a product, or create it (then --name, --type and --shape are required).
+    Set(ProductSet),
+    /// Load products from a catalogue file (TOML, as catalogue/products.toml), replacing same codes.
+    Import {
+        #[arg(long)]
+        file: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct ProductSet {
+    #[arg(long)]
+    code: String,
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long = "type")]
+    kind: Option<String>,
+    #[arg(long)]
+    shape: Option<String>,
+    #[arg(long)]
+    admin: Option<String>,
+    #[arg(long)]
+    commission: Option<String>,
+    #[arg(long)]
+    biller_commission: Option<String>,
+    /// active | inactive
+    #[arg(long)]
+    status: Option<String>,
+    #[arg(long)]
+    province: Option<String>,
+    /// Comma-separated: year, month, nomor_identitas, desc.amount
+    #[arg(long)]
+    fields: Option<String>,
+    #[arg(long)]
+    sandbox_prefix: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Replay the journal; exit non-zero on any difference or broken invariant.
+    Verify,
+}
+
+type Fallible<T> = Result<T, String>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(cli: &Cli) -> Fallible<Config> {
+    let mut config = match &cli.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    if let Some(db) = &cli.database {
+        config.database = db.clone();
+    }
+    Ok(config)
+}
+
+async fn open_store(config: &Config) -> Fallible<Store> {
+    let store = Store::open(&config.database)
+        .await
+        .map_err(|e| format!("cannot open {}: {e}", redact_url(&config.database)))?;
+    store
+        .load_catalogue(&Catalogue::builtin())
+        .await
+        .map_err(|e| format!("cannot load the catalogue: {e}"))?;
+    Ok(store)
+}
+
+/// A database URL without its password, for messages.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}://{}:***@{}", &url[..s], user, &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn print_json(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+async fn run(cli: Cli) -> Fallible<()> {
+    match &cli.command {
+        Command::Serve(args) => serve(&cli, args).await,
+        Command::Migrate => {
+            let config = load_config(&cli)?;
+            let store = open_store(&config).await?;
+            print_json(
+                &json!({"database": redact_url(&config.database), "backend": store.backend(), "migrated": true}),
+            );
+            Ok(())
+        }
+        Command::Member(cmd) => {
+            let store = open_store(&load_config(&cli)?).await?;
+            member(&store, cmd).await
+        }
+        Command::Product(cmd) => {
+            let store = open_store(&load_config(&cli)?).await?;
+            product(&store, cmd).await
+        }
+        Command::Ledger(LedgerCommand::Verify) => {
+            let store = open_store(&load_config(&cli)?).await?;
+            let report = store.verify_ledger().await.map_err(|e| e.to_string())?;
+            print_json(&serde_json::to_value(&report).unwrap_or_default());
+            if report.is_clean() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "the ledger has {} problem(s)",
+                    report.problems.len()
+                ))
+            }
+        }
+        Command::Call(cmd) => call::run(cmd).await,
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("LOKET_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
+    if std::env::var("LOKET_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn serve(cli: &Cli, args: &ServeArgs) -> Fallible<()> {
+    init_logging();
+    let mut config = load_config(cli)?;
+    if let Some(listen) = &args.listen {
+        config.listen = listen.clone();
+    }
+    if args.sandbox {
+        config.sandbox = true;
+    }
+    let store = open_store(&config).await?;
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    if args.demo {
+        demo::ensure_demo_member(&store, addr).await?;
+    }
+    println!(
+        "loket listening on http://{addr} ({} database{})",
+        store.backend(),
+        if config.sandbox { ", sandbox mode" } else { "" }
+    );
+    tracing::info!(%addr, backend = store.backend(), sandbox = config.sandbox, "listening");
+    let state = AppState::new(store, config)?;
+    loket_api::serve(listener, state, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+async fn member_json(store: &Store, m: &loket_core::Member) -> Fallible<serde_json::Value> {
+    let live = store
+        .balance(m.id, Mode::Live)
+        .await
+        .map_err(|e| e.to_string())?;
+    let sandbox = store
+        .balance(m.id, Mode::Sandbox)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(json!({
+        "username": m.username,
+        "name": m.name,
+        "api_id": m.api_id,
+        "api_key": m.api_key,
+        "dev_api_key": m.dev_api_key,
+        "secret_key": m.secret_key,
+        "balance": live.balance,
+        "held": live.held,
+        "sandbox_balance": sandbox.balance,
+        "sandbox_held": sandbox.held,
+        "ip_allowlist": m.allowlist.to_string(),
+        "suspended": m.suspended,
+        "webhook_url": m.webhook_url,
+        "created_at": loket_core::jakarta::datetime(m.created_at),
+    }))
+}
+
+async fn find_member(store: &Store, username: &str) -> Fallible<loket_core::Member> {
+    store
+        .member_by_username(username)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no member with username {username:?}"))
+}
+
+fn check_username(username: &str) -> Fallible<()> {
+    let ok = (5..=20).contains(&username.len())
+        && username.bytes().all(|b| b.is_ascii_digit() || b == b'+');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "username must be a phone number (5-20 digits), not {username:?}"
+        ))
+    }
+}
+
+async fn member(store: &Store, cmd: &MemberCommand) -> Fallible<()> {
+    match cmd {
+        MemberCommand::Add { username, name } => {
+            check_username(username)?;
+            let name = name.clone().unwrap_or_else(|| username.clone());
+            let m = store
+                .create_member(loket_store::new_keys(username, &name))
+                .await
+                .map_err(|e| match e {
+                    loket_store::StoreError::Duplicate(_) => {
+                        format!("a member with username {username:?} already exists")
+                    }
+                    e => e.to_string(),
+                })?;
+            print_json(&json!({
+                "username": m.username,
+                "api_id": m.api_id,
+                "api_key": m.api_key,
+                "dev_api_key": m.dev_api_key,
+                "secret_key": m.secret_key,
+            }));
+            Ok(())
+        }
+        MemberCommand::Deposit {
+            username,
+            amount,
+            sandbox,
+        } => {
+            let amount = Rupiah::parse_amount(amount)?;
+            if amount.get() == 0 {
+                return Err("the amount must be positive".into());
+            }
+            let m = find_member(store, username).await?;
+            let side = if *sandbox { Mode::Sandbox } else { Mode::Live };
+            let b = store
+                .deposit(m.id, side, amount)
+                .await
+                .map_err(|e| e.to_string())?;
+            print_json(&json!({"username": m.username, "balance": b.balance}));
+            Ok(())
+        }
+        MemberCommand::Show { username } => {
+            let m = find_member(store, username).await?;
+            print_json(&member_json(store, &m).await?);
+            Ok(())
+        }
+        MemberCommand::Set {
+            username,
+            name,
+            allowlist,
+            suspended,
+            webhook_url,
+        } => {
+            if let Some(list) = allowlist {
+                loket_core::IpAllowlist::parse(list)?;
+            }
+            let update = MemberUpdate {
+                name: name.clone(),
+                allowlist: allowlist.clone(),
+                suspended: *suspended,
+                webhook_url: webhook_url.as_ref().map(|u| {
+                    if u.is_empty() {
+                        None
+                    } else {
+                        Some(u.clone())
+                    }
+                }),
+            };
+            let m = store
+                .update_member(username, update)
+                .await
+                .map_err(|e| match e {
+                    loket_store::StoreError::NotFound(_) => {
+                        format!("no member with username {username:?}")
+                    }
+                    e => e.to_string(),
+                })?;
+            print_json(&member_json(store, &m).await?);
+            Ok(())
+        }
+    }
+}
+
+fn product_json(p: &Product) -> serde_json::Value {
+    serde_json::to_value(p).unwrap_or_default()
+}
+
+async fn product(store: &Store, cmd: &ProductCommand) -> Fallible<()> {
+    match cmd {
+        ProductCommand::List => {
+            let all = store.products().await.map_err(|e| e.to_string())?;
+            print_json(&serde_json::Value::Array(
+                all.iter().map(product_json).collect(),
+            ));
+            Ok(())
+        }
+        ProductCommand::Show { code } => {
+            let p = store
+                .product(code)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no product {code:?}"))?;
+            print_json(&product_json(&p));
+            Ok(())
+        }
+        ProductCommand::Set(s) => {
+            let existing = store.product(&s.code).await.map_err(|e| e.to_string())?;
+            let p = apply_product_set(existing, s)?;
+            store
+                .put_product(p.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+            print_json(&product_json(&p));
+            Ok(())
+        }
+        ProductCommand::Import { file } => {
+            let text =
+                std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let catalogue =
+                Catalogue::from_toml(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+            for p in &catalogue.products {
+                store
+                    .put_product(p.clone())
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            print_json(&json!({"imported": catalogue.products.len()}));
+            Ok(())
+        }
+    }
+}
+
+fn apply_product_set(existing: Option<Product>, s: &ProductSet) -> Fallible<Product> {
+    let mut p = match existing {
+        Some(p) => p,
+        None => {
+            let need = |v: &Option<String>, flag: &str| {
+                v.clone()
+                    .ok_or_else(|| format!("new product {}: {flag} is required", s.code))
+            };
+            let shape = need(&s.shape, "--shape")?;
+            Product {
+                code: s.code.clone(),
+                name: need(&s.name, "--name")?,
+                kind: need(&s.kind, "--type")?,
+                shape: loket_core::catalogue::BillShape::parse(&shape)
+                    .ok_or_else(|| format!("unknown shape {shape:?}"))?,
+                admin: Rupiah::ZERO,
+                commission: Rupiah::ZERO,
+                biller_commission: Rupiah::ZERO,
+                status: ProductStatus::Active,
+                province: None,
+                fields: Vec::new(),
+                sandbox_prefix: None,
+                sandbox_profile: None,
+            }
+        }
+    };
+    if let Some(v) = &s.name {
+        p.name = v.clone();
+    }
+    if let Some(v) = &s.kind {
+        p.kind = v.clone();
+    }
+    if let Some(v) = &s.shape {
+        p.shape = loket_core::catalogue::BillShape::parse(v)
+            .ok_or_else(|| format!("unknown shape {v:?}"))?;
+    }
+    if let Some(v) = &s.admin {
+        p.admin = Rupiah::parse_amount(v)?;
+    }
+    if let Some(v) = &s.commission {
+        p.commission = Rupiah::parse_amount(v)?;
+    }
+    if let Some(v) = &s.biller_commission {
+        p.biller_commission = Rupiah::parse_amount(v)?;
+    }
+    if let Some(v) = &s.status {
+        p.status = ProductStatus::parse(v)
+            .ok_or_else(|| format!("status must be active or inactive, not {v:?}"))?;
+    }
+    if let Some(v) = &s.province {
+        p.province = if v.is_empty() { None } else { Some(v.clone()) };
+    }
+    if let Some(v) = &s.fields {
+        p.fields = v
+            .split(',')
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .map(|f| ExtraField::parse(f).ok_or_else(|| format!("unknown field {f:?}")))
+            .collect::<Fallible<Vec<_>>>()?;
+    }
+    if let Some(v) = &s.sandbox_prefix {
+        if !v.is_empty() && !v.bytes().all(|b| b.is_ascii_digit()) {
+            return Err("--sandbox-prefix must be digits".into());
+        }
+        p.sandbox_prefix = if v.is_empty() { None } else { Some(v.clone()) };
+    }
+    Ok(p)
+}

@@ -1,0 +1,127 @@
+-- loket schema, SQLite. See spec/ledger.md: the journal (transfers) is append-only; cached
+-- balances in `accounts` change only in the transaction that appends the transfer.
+
+CREATE TABLE accounts (
+    id              INTEGER PRIMARY KEY,
+    code            TEXT NOT NULL UNIQUE,      -- member:<id>:live, member:<id>:sandbox, external, revenue, upstream:<name>, sandbox:external, sandbox:revenue, upstream:sandbox
+    kind            TEXT NOT NULL CHECK (kind IN ('member_live', 'member_sandbox', 'external', 'revenue', 'upstream')),
+    debits_posted   INTEGER NOT NULL DEFAULT 0 CHECK (debits_posted >= 0),
+    credits_posted  INTEGER NOT NULL DEFAULT 0 CHECK (credits_posted >= 0),
+    debits_pending  INTEGER NOT NULL DEFAULT 0 CHECK (debits_pending >= 0),
+    credits_pending INTEGER NOT NULL DEFAULT 0 CHECK (credits_pending >= 0),
+    -- invariant 2: a member's available balance is never negative
+    CHECK (kind NOT IN ('member_live', 'member_sandbox') OR credits_posted - debits_posted - debits_pending >= 0)
+);
+
+CREATE TABLE transfers (
+    id             INTEGER PRIMARY KEY,
+    debit_account  INTEGER NOT NULL REFERENCES accounts(id),
+    credit_account INTEGER NOT NULL REFERENCES accounts(id),
+    amount         INTEGER NOT NULL CHECK (amount > 0),
+    -- single: posted at once; pending: a hold; post/void: resolves the hold `pending_id`
+    kind           TEXT NOT NULL CHECK (kind IN ('single', 'pending', 'post', 'void')),
+    -- UNIQUE: a hold is resolved at most once (invariant 3)
+    pending_id     INTEGER UNIQUE REFERENCES transfers(id),
+    reason         TEXT NOT NULL,
+    reference      TEXT,
+    created_at     INTEGER NOT NULL,
+    CHECK ((kind IN ('post', 'void')) = (pending_id IS NOT NULL)),
+    CHECK (debit_account <> credit_account)
+);
+
+CREATE TRIGGER transfers_append_only_update BEFORE UPDATE ON transfers
+BEGIN SELECT RAISE(ABORT, 'transfers are append-only'); END;
+CREATE TRIGGER transfers_append_only_delete BEFORE DELETE ON transfers
+BEGIN SELECT RAISE(ABORT, 'transfers are append-only'); END;
+
+INSERT INTO accounts (code, kind) VALUES
+    ('external', 'external'),
+    ('revenue', 'revenue'),
+    ('sandbox:external', 'external'),
+    ('sandbox:revenue', 'revenue'),
+    ('upstream:sandbox', 'upstream');
+
+CREATE TABLE members (
+    id              INTEGER PRIMARY KEY,
+    username        TEXT NOT NULL UNIQUE,
+    name            TEXT NOT NULL,
+    api_id          TEXT NOT NULL UNIQUE,
+    api_key         TEXT NOT NULL,
+    dev_api_key     TEXT NOT NULL,
+    secret_key      TEXT NOT NULL,
+    ip_allowlist    TEXT NOT NULL DEFAULT '',
+    suspended       INTEGER NOT NULL DEFAULT 0,
+    webhook_url     TEXT,
+    live_account    INTEGER NOT NULL UNIQUE REFERENCES accounts(id),
+    sandbox_account INTEGER NOT NULL UNIQUE REFERENCES accounts(id),
+    created_at      INTEGER NOT NULL
+);
+
+CREATE TABLE products (
+    code              TEXT PRIMARY KEY,
+    name              TEXT NOT NULL,
+    type              TEXT NOT NULL,
+    shape             TEXT NOT NULL,
+    admin             INTEGER NOT NULL CHECK (admin >= 0),
+    commission        INTEGER NOT NULL CHECK (commission >= 0),
+    biller_commission INTEGER NOT NULL CHECK (biller_commission >= 0),
+    status            TEXT NOT NULL CHECK (status IN ('active', 'inactive')),
+    province          TEXT,
+    fields            TEXT NOT NULL DEFAULT '',
+    sandbox_prefix    TEXT,
+    sandbox_profile   TEXT,
+    updated_at        INTEGER NOT NULL
+);
+
+CREATE TABLE quotes (
+    tr_id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    member_id      INTEGER NOT NULL REFERENCES members(id),
+    mode           TEXT NOT NULL CHECK (mode IN ('live', 'sandbox')),
+    protocol       TEXT NOT NULL CHECK (protocol IN ('iak', 'isikuota')),
+    ref_id         TEXT NOT NULL,
+    code           TEXT NOT NULL,
+    hp             TEXT NOT NULL,
+    name           TEXT NOT NULL,
+    period         TEXT NOT NULL,
+    nominal        INTEGER NOT NULL,
+    admin          INTEGER NOT NULL,
+    price          INTEGER NOT NULL,
+    selling_price  INTEGER NOT NULL CHECK (selling_price > 0),
+    cost           INTEGER NOT NULL,
+    sheets         INTEGER NOT NULL,
+    desc_json      TEXT NOT NULL,
+    paid_desc_json TEXT NOT NULL,
+    biller         TEXT NOT NULL,
+    biller_ref     TEXT,
+    scenario       TEXT,
+    noref          TEXT NOT NULL,
+    created_at     INTEGER NOT NULL,
+    expires_at     INTEGER NOT NULL,
+    UNIQUE (member_id, mode, ref_id)
+);
+-- tr_ids look like IAK's: large and sequential.
+INSERT INTO sqlite_sequence (name, seq) VALUES ('quotes', 100000000);
+
+CREATE TABLE payments (
+    id            INTEGER PRIMARY KEY,
+    tr_id         INTEGER NOT NULL UNIQUE REFERENCES quotes(tr_id),
+    member_id     INTEGER NOT NULL REFERENCES members(id),
+    mode          TEXT NOT NULL,
+    ref_id        TEXT NOT NULL,
+    state         TEXT NOT NULL CHECK (state IN ('pending', 'success', 'failed')),
+    rc            TEXT NOT NULL,
+    amount        INTEGER NOT NULL CHECK (amount > 0),
+    hold_id       INTEGER NOT NULL UNIQUE REFERENCES transfers(id),
+    noref         TEXT NOT NULL DEFAULT '',
+    balance_after INTEGER,
+    resolve_at    INTEGER,
+    resolve_to    TEXT,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    flagged       INTEGER NOT NULL DEFAULT 0,
+    resolved_by   TEXT,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    -- invariant 4: each (member, ref_id) is paid at most once
+    UNIQUE (member_id, mode, ref_id)
+);
+CREATE INDEX payments_pending ON payments (resolve_at) WHERE state = 'pending';

@@ -1,0 +1,400 @@
+//! SQLite backend. One writer thread owns the only write connection and commits jobs in batches
+//! (group commit: every job of a batch is answered only after the batch's `COMMIT`); readers use
+//! a small pool of WAL read connections. `synchronous=FULL`: an answered write survives a crash.
+
+mod members;
+mod products;
+mod quotes;
+
+use crate::ledger::{self, AccountRow, JournalRow, PaymentRow, Side, Sums, TransferKind};
+use crate::{LedgerReport, Result, StoreError};
+use rusqlite::{Connection, OpenFlags};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
+
+/// Most jobs committed in one transaction.
+const MAX_BATCH: usize = 512;
+/// Most write jobs waiting for the writer; senders wait (backpressure) beyond it.
+const WRITE_QUEUE: usize = 16_384;
+/// Most idle read connections kept.
+const MAX_IDLE_READERS: usize = 16;
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+
+type Finish = Box<dyn FnOnce(bool) + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> Finish + Send>;
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: mpsc::Sender<Job>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+fn open_conn(path: &PathBuf, write: bool) -> rusqlite::Result<Connection> {
+    let flags = if write {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch("PRAGMA foreign_keys = ON;")?;
+    if write {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+    }
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL);",
+    )?;
+    for (version, sql) in MIGRATIONS {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let done: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)",
+            [version],
+            |r| r.get(0),
+        )?;
+        if !done {
+            tx.execute_batch(sql)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+                rusqlite::params![version, loket_core::jakarta::now()],
+            )?;
+        }
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = Vec::with_capacity(16);
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            tracing::error!(error = %e, "cannot begin a write transaction");
+            // Each job still gets an answer: run none, fail all.
+            for job in batch {
+                drop(job);
+            }
+            continue;
+        }
+        let finishers: Vec<Finish> = batch.into_iter().map(|job| job(&conn)).collect();
+        let committed = match conn.execute_batch("COMMIT") {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, "group commit failed");
+                let _ = conn.execute_batch("ROLLBACK");
+                false
+            }
+        };
+        for finish in finishers {
+            finish(committed);
+        }
+    }
+}
+
+impl SqliteStore {
+    pub async fn open(path: &str) -> Result<SqliteStore> {
+        let path = PathBuf::from(path);
+        let p = path.clone();
+        let conn = tokio::task::spawn_blocking(move || -> rusqlite::Result<Connection> {
+            let mut conn = open_conn(&p, true)?;
+            migrate(&mut conn)?;
+            Ok(conn)
+        })
+        .await
+        .map_err(|e| StoreError::Database(e.to_string()))?
+        .map_err(db_err)?;
+        let (tx, rx) = mpsc::channel::<Job>(WRITE_QUEUE);
+        std::thread::Builder::new()
+            .name("loket-sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path,
+                writer: tx,
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Run `f` inside the writer's transaction; answered after the commit. An `Err` from `f` rolls
+    /// back `f`'s own changes only (a savepoint), never its batch-mates'.
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<T>>();
+        let job: Job = Box::new(move |conn: &Connection| {
+            let result = match conn.execute_batch("SAVEPOINT job") {
+                Err(e) => Err(db_err(e)),
+                Ok(()) => {
+                    let r = catch_unwind(AssertUnwindSafe(|| f(conn))).unwrap_or_else(|_| {
+                        Err(StoreError::Database("a write job panicked".into()))
+                    });
+                    let end = if r.is_ok() {
+                        "RELEASE job"
+                    } else {
+                        "ROLLBACK TO job; RELEASE job"
+                    };
+                    match conn.execute_batch(end) {
+                        Ok(()) => r,
+                        Err(e) => Err(db_err(e)),
+                    }
+                }
+            };
+            Box::new(move |committed: bool| {
+                let result = match result {
+                    Ok(_) if !committed => Err(StoreError::Database("commit failed".into())),
+                    other => other,
+                };
+                let _ = tx.send(result);
+            })
+        });
+        self.inner
+            .writer
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Database("the writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Database("the writer dropped a job".into()))?
+    }
+
+    /// Run `f` on a read connection.
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner.readers.lock().map(|mut v| v.pop()).unwrap_or(None);
+            let conn = match pooled {
+                Some(c) => c,
+                None => open_conn(&inner.path, false).map_err(db_err)?,
+            };
+            let r = catch_unwind(AssertUnwindSafe(|| f(&conn)))
+                .unwrap_or_else(|_| Err(StoreError::Database("a read job panicked".into())));
+            if let Ok(mut v) = inner.readers.lock() {
+                if v.len() < MAX_IDLE_READERS {
+                    v.push(conn);
+                }
+            }
+            r
+        })
+        .await
+        .map_err(|e| StoreError::Database(e.to_string()))?
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db_err))
+            .await
+    }
+
+    pub async fn balance(&self, member_id: i64, side: Side) -> Result<loket_core::Balance> {
+        self.read(move |c| account_balance(c, member_account(c, member_id, side)?))
+            .await
+    }
+
+    pub async fn deposit(
+        &self,
+        member_id: i64,
+        side: Side,
+        amount: loket_core::Rupiah,
+    ) -> Result<loket_core::Balance> {
+        if amount.get() <= 0 {
+            return Err(StoreError::Database("a deposit must be positive".into()));
+        }
+        self.write(move |c| {
+            let account = member_account(c, member_id, side)?;
+            let external = account_id(c, external_code(side))?;
+            transfer(c, external, account, amount.get(), "deposit", None)?;
+            account_balance(c, account)
+        })
+        .await
+    }
+
+    pub async fn verify_ledger(&self) -> Result<LedgerReport> {
+        self.read(|c| {
+            // One read transaction: a consistent snapshot of accounts, journal and payments.
+            c.execute_batch("BEGIN").map_err(db_err)?;
+            let r = verify_snapshot(c);
+            let _ = c.execute_batch("COMMIT");
+            r
+        })
+        .await
+    }
+}
+
+fn verify_snapshot(c: &Connection) -> Result<LedgerReport> {
+    let mut st = c
+        .prepare("SELECT id, code, kind, debits_posted, credits_posted, debits_pending, credits_pending FROM accounts")
+        .map_err(db_err)?;
+    let accounts = st
+        .query_map([], |r| {
+            let kind: String = r.get(2)?;
+            Ok(AccountRow {
+                id: r.get(0)?,
+                code: r.get(1)?,
+                is_member: kind.starts_with("member"),
+                sums: Sums {
+                    debits_posted: r.get(3)?,
+                    credits_posted: r.get(4)?,
+                    debits_pending: r.get(5)?,
+                    credits_pending: r.get(6)?,
+                },
+            })
+        })
+        .map_err(db_err)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(db_err)?;
+    let mut st = c
+        .prepare("SELECT id, debit_account, credit_account, amount, kind, pending_id FROM transfers ORDER BY id")
+        .map_err(db_err)?;
+    let journal = st
+        .query_map([], |r| {
+            let kind: String = r.get(4)?;
+            Ok(JournalRow {
+                id: r.get(0)?,
+                debit: r.get(1)?,
+                credit: r.get(2)?,
+                amount: r.get(3)?,
+                kind: TransferKind::parse(&kind).unwrap_or(TransferKind::Single),
+                pending_id: r.get(5)?,
+            })
+        })
+        .map_err(db_err)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(db_err)?;
+    let mut st = c
+        .prepare("SELECT id, state, amount, hold_id FROM payments")
+        .map_err(db_err)?;
+    let payments = st
+        .query_map([], |r| {
+            Ok(PaymentRow {
+                id: r.get(0)?,
+                state: r.get(1)?,
+                amount: r.get(2)?,
+                hold_id: r.get(3)?,
+            })
+        })
+        .map_err(db_err)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(db_err)?;
+    Ok(ledger::verify(&accounts, &journal, &payments))
+}
+
+pub(crate) fn external_code(side: Side) -> &'static str {
+    match side {
+        Side::Live => "external",
+        Side::Sandbox => "sandbox:external",
+    }
+}
+
+pub(crate) fn account_id(c: &Connection, code: &str) -> Result<i64> {
+    c.query_row("SELECT id FROM accounts WHERE code = ?1", [code], |r| {
+        r.get(0)
+    })
+    .map_err(|e| match e {
+        rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound("account"),
+        e => db_err(e),
+    })
+}
+
+pub(crate) fn member_account(c: &Connection, member_id: i64, side: Side) -> Result<i64> {
+    let col = match side {
+        Side::Live => "live_account",
+        Side::Sandbox => "sandbox_account",
+    };
+    c.query_row(
+        &format!("SELECT {col} FROM members WHERE id = ?1"),
+        [member_id],
+        |r| r.get(0),
+    )
+    .map_err(|e| match e {
+        rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound("member"),
+        e => db_err(e),
+    })
+}
+
+pub(crate) fn account_balance(c: &Connection, account: i64) -> Result<loket_core::Balance> {
+    c.query_row(
+        "SELECT credits_posted - debits_posted, debits_pending FROM accounts WHERE id = ?1",
+        [account],
+        |r| {
+            Ok(loket_core::Balance {
+                balance: loket_core::Rupiah::new(r.get(0)?),
+                held: loket_core::Rupiah::new(r.get(1)?),
+            })
+        },
+    )
+    .map_err(db_err)
+}
+
+/// Append a posted transfer and move both cached balances, in the caller's transaction.
+pub(crate) fn transfer(
+    c: &Connection,
+    debit: i64,
+    credit: i64,
+    amount: i64,
+    reason: &str,
+    reference: Option<&str>,
+) -> Result<i64> {
+    debug_assert!(amount > 0);
+    c.execute(
+        "UPDATE accounts SET debits_posted = debits_posted + ?2 WHERE id = ?1",
+        rusqlite::params![debit, amount],
+    )
+    .map_err(check_err)?;
+    c.execute(
+        "UPDATE accounts SET credits_posted = credits_posted + ?2 WHERE id = ?1",
+        rusqlite::params![credit, amount],
+    )
+    .map_err(check_err)?;
+    c.execute(
+        "INSERT INTO transfers (debit_account, credit_account, amount, kind, reason, reference, created_at) VALUES (?1, ?2, ?3, 'single', ?4, ?5, ?6)",
+        rusqlite::params![debit, credit, amount, reason, reference, loket_core::jakarta::now()],
+    )
+    .map_err(db_err)?;
+    Ok(c.last_insert_rowid())
+}
+
+/// A CHECK constraint failing on `accounts` means the move would overdraw a member.
+pub(crate) fn check_err(e: rusqlite::Error) -> StoreError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            StoreError::InsufficientBalance
+        }
+        _ => db_err(e),
+    }
+}
+
+pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+}
