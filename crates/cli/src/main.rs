@@ -103,6 +103,8 @@ enum MemberCommand {
     },
 }
 
+// Parsed once per process: the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum ProductCommand {
     /// List every product.
