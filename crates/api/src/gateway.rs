@@ -4,9 +4,11 @@
 
 use crate::AppState;
 use loket_core::quote::NewQuote;
-use loket_core::sandbox::{self, SandboxInquiry, SandboxOutcome};
-use loket_core::{ExtraField, Member, Mode, ProductStatus, Protocol, Quote, Rc, Rupiah};
-use loket_store::StoreError;
+use loket_core::sandbox::{self, PaymentScenario, SandboxInquiry, SandboxOutcome};
+use loket_core::{
+    ExtraField, Member, Mode, ProductStatus, Protocol, Quote, Rc, Rupiah, Settlement,
+};
+use loket_store::{Placed, StoreError};
 
 /// An inquiry, as both protocols ask it.
 #[derive(Debug, Clone)]
@@ -158,5 +160,175 @@ async fn repeated(
     Ok(InquiryResult::Failed {
         rc: Rc::DuplicateRefId,
         tr_id: Some(existing.tr_id),
+    })
+}
+
+/// How a payment request ended, as both protocols answer it.
+#[derive(Debug, Clone)]
+pub enum PayResult {
+    /// The payment (new or earlier) in its current state, with its quote.
+    Payment {
+        quote: Box<Quote>,
+        payment: loket_core::Payment,
+    },
+    /// Refused before any money moved.
+    Refused { rc: Rc, quote: Option<Box<Quote>> },
+}
+
+/// Seconds after which the resolver looks at a sandbox payment that a crash left pending although
+/// its outcome was immediate (the request itself settles it long before).
+const CRASH_GRACE_SECS: i64 = 10;
+
+/// Pay the quote `tr_id` for `member` (spec/iak.md `pay-pasca`, spec/ledger.md).
+pub async fn pay(
+    state: &AppState,
+    member: &Member,
+    mode: Mode,
+    tr_id: i64,
+) -> Result<PayResult, StoreError> {
+    let quote = match state.store.quote(tr_id).await? {
+        Some(q) if q.member_id == member.id && q.mode == mode => q,
+        _ => {
+            return Ok(PayResult::Refused {
+                rc: Rc::InquiryIdNotFound,
+                quote: None,
+            })
+        }
+    };
+    pay_quote(state, quote).await
+}
+
+/// Pay a quote the caller has already matched to its member.
+pub async fn pay_quote(state: &AppState, quote: Quote) -> Result<PayResult, StoreError> {
+    let now = loket_core::jakarta::now();
+    if let Some(existing) = state.store.payment_by_tr_id(quote.tr_id).await? {
+        return Ok(PayResult::Payment {
+            quote: Box::new(quote),
+            payment: existing,
+        });
+    }
+    if quote.is_expired(now) {
+        return Ok(PayResult::Refused {
+            rc: Rc::BillingIdExpired,
+            quote: Some(Box::new(quote)),
+        });
+    }
+    let scenario = quote.scenario.unwrap_or(PaymentScenario::Pending {
+        answer: Rc::Pending,
+        then: None,
+    });
+    let resolve_at = match scenario {
+        PaymentScenario::Pending { then: Some(_), .. } => {
+            now + state.config.sandbox_biller.pending_resolve_secs as i64
+        }
+        PaymentScenario::Pending { then: None, .. } => i64::MAX,
+        _ => now + CRASH_GRACE_SECS,
+    };
+    let payment = match state.store.place_payment(quote.clone(), resolve_at).await {
+        Ok(Placed::New(p)) => p,
+        Ok(Placed::Existing(p)) => {
+            return Ok(PayResult::Payment {
+                quote: Box::new(quote),
+                payment: p,
+            })
+        }
+        Err(StoreError::InsufficientBalance) => {
+            return Ok(PayResult::Refused {
+                rc: Rc::BalanceNotEnough,
+                quote: Some(Box::new(quote)),
+            })
+        }
+        Err(StoreError::Duplicate(_)) => match state.store.payment_by_tr_id(quote.tr_id).await? {
+            Some(p) => {
+                return Ok(PayResult::Payment {
+                    quote: Box::new(quote),
+                    payment: p,
+                })
+            }
+            None => {
+                return Err(StoreError::Database(
+                    "payment vanished after a duplicate insert".into(),
+                ))
+            }
+        },
+        Err(e) => return Err(e),
+    };
+    // The hold is durable; now "call" the biller. The sandbox answers from the quote's scenario.
+    let payment = match scenario {
+        PaymentScenario::Success => {
+            let outcome = Settlement::Success {
+                noref: quote.noref.clone(),
+                cost: quote.cost,
+            };
+            state
+                .store
+                .settle_payment(payment.id, outcome, None)
+                .await?
+        }
+        PaymentScenario::Fail(rc) => {
+            state
+                .store
+                .settle_payment(payment.id, Settlement::Failed(rc), None)
+                .await?
+        }
+        PaymentScenario::Pending { answer, then } => {
+            let resolve_at = then.map(|_| resolve_at);
+            state
+                .store
+                .mark_pending(payment.id, answer, resolve_at)
+                .await?
+        }
+    };
+    Ok(PayResult::Payment {
+        quote: Box::new(quote),
+        payment,
+    })
+}
+
+/// The settlement a sandbox quote's scenario resolves to, when it resolves by itself.
+pub fn sandbox_settlement(quote: &Quote) -> Option<Settlement> {
+    let target = match quote.scenario? {
+        PaymentScenario::Success => Rc::Success,
+        PaymentScenario::Fail(rc) => rc,
+        PaymentScenario::Pending { then, .. } => then?,
+    };
+    Some(if target == Rc::Success {
+        Settlement::Success {
+            noref: quote.noref.clone(),
+            cost: quote.cost,
+        }
+    } else {
+        Settlement::Failed(target)
+    })
+}
+
+/// A ref_id's state for `checkstatus` / isikuota `status`.
+#[derive(Debug, Clone)]
+pub enum StatusResult {
+    /// Neither a quote nor a payment for this ref_id.
+    Unknown,
+    /// Quoted, not paid.
+    Quoted(Box<Quote>),
+    Paid {
+        quote: Box<Quote>,
+        payment: loket_core::Payment,
+    },
+}
+
+pub async fn status(
+    state: &AppState,
+    member: &Member,
+    mode: Mode,
+    ref_id: &str,
+) -> Result<StatusResult, StoreError> {
+    let Some(quote) = state.store.quote_by_ref(member.id, mode, ref_id).await? else {
+        return Ok(StatusResult::Unknown);
+    };
+    Ok(match state.store.payment_by_tr_id(quote.tr_id).await? {
+        Some(payment) => StatusResult::Paid {
+            quote: Box::new(quote),
+            payment,
+        },
+        None => StatusResult::Quoted(Box::new(quote)),
     })
 }

@@ -1,7 +1,7 @@
 //! The IAK postpaid protocol (spec/iak.md): `POST /api/v1/bill/check` in JSON or XML.
 //! Wire parsing and rendering live here; the flows are in [`crate::gateway`].
 
-use crate::gateway::{self, InquiryInput, InquiryResult};
+use crate::gateway::{self, InquiryInput, InquiryResult, PayResult, StatusResult};
 use crate::log::RequestLog;
 use crate::AppState;
 use axum::body::Body;
@@ -10,7 +10,7 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use loket_client::iak::{sign, signatures_match};
 use loket_client::xml::{parse_mp, write_mp};
-use loket_core::{Member, Mode, Protocol, Quote, Rc, Rupiah};
+use loket_core::{Member, Mode, Payment, PaymentState, ProductStatus, Protocol, Quote, Rc, Rupiah};
 use serde_json::{Map, Value};
 use std::net::SocketAddr;
 
@@ -422,17 +422,26 @@ async fn dispatch(
     }
     match command {
         Command::Inquiry => inquiry(state, format, &member, mode, &f, &mut echo).await,
-        _ => {
-            let _ = kind;
-            failure(
-                format,
-                StatusCode::OK,
-                Rc::InvalidCommand,
-                Rc::InvalidCommand.message(),
-                &echo,
-                who,
-            )
+        Command::Pay => {
+            let tr_id = match x.parse::<i64>() {
+                Ok(t) if t > 0 => t,
+                _ => {
+                    return format_error(
+                        format,
+                        StatusCode::BAD_REQUEST,
+                        "invalid field tr_id",
+                        &echo,
+                        who,
+                    )
+                }
+            };
+            pay(state, format, &member, mode, tr_id).await
         }
+        Command::Status => match f.req("ref_id", true) {
+            Ok(ref_id) => check_status(state, format, &member, mode, &ref_id).await,
+            Err(e) => format_error(format, StatusCode::BAD_REQUEST, &e.describe(), &echo, who),
+        },
+        Command::PriceList => price_list(state, format, &member, kind, &f).await,
     }
 }
 
@@ -558,4 +567,352 @@ fn quote_answer(format: Format, q: &Quote, member: Option<&str>) -> Answer {
             rc: Rc::Success.code().to_string(),
         },
     }
+}
+
+fn log(member: &Member, rc: Rc) -> RequestLog {
+    RequestLog {
+        protocol: "iak",
+        member: Some(member.username.clone()),
+        rc: rc.code().to_string(),
+    }
+}
+
+fn echo_quote(q: &Quote) -> Echo {
+    Echo {
+        tr_id: Some(q.tr_id),
+        code: Some(q.code.clone()),
+        hp: Some(q.hp.clone()),
+        ref_id: Some(q.ref_id.clone()),
+    }
+}
+
+/// The payment fields: the inquiry fields, then `datetime`, `balance`, `noref` (spec/iak.md).
+fn payment_fields(q: &Quote, p: &Payment, message: &str) -> Map<String, Value> {
+    let mut d = quote_fields(q, message);
+    d.insert("response_code".into(), p.rc.code().into());
+    if p.state == PaymentState::Success {
+        d.insert("desc".into(), q.paid_desc.clone());
+    }
+    d.insert(
+        "datetime".into(),
+        loket_core::jakarta::ymdhis(p.updated_at).into(),
+    );
+    // A failed payment's charge was released: the balance is as before it.
+    let balance = match p.state {
+        PaymentState::Failed => p.balance_after.get() + p.amount.get(),
+        _ => p.balance_after.get(),
+    };
+    d.insert("balance".into(), balance.into());
+    d.insert("noref".into(), p.noref.clone().into());
+    d
+}
+
+fn pay_message(p: &Payment) -> &'static str {
+    match p.state {
+        PaymentState::Success => "PAYMENT SUCCESS",
+        _ => p.rc.message(),
+    }
+}
+
+async fn pay(state: &AppState, format: Format, member: &Member, mode: Mode, tr_id: i64) -> Answer {
+    let who = Some(member.username.as_str());
+    match gateway::pay(state, member, mode, tr_id).await {
+        Ok(PayResult::Payment { quote, payment }) => Answer {
+            status: StatusCode::OK,
+            format,
+            data: payment_fields(&quote, &payment, pay_message(&payment)),
+            nested_xml: false,
+            log: log(member, payment.rc),
+        },
+        Ok(PayResult::Refused { rc, quote }) => {
+            let echo = quote.as_deref().map(echo_quote).unwrap_or_default();
+            failure(format, StatusCode::OK, rc, rc.message(), &echo, who)
+        }
+        Err(e) => internal_error(
+            format,
+            &Echo {
+                tr_id: Some(tr_id),
+                ..Echo::default()
+            },
+            who,
+            &e,
+        ),
+    }
+}
+
+async fn check_status(
+    state: &AppState,
+    format: Format,
+    member: &Member,
+    mode: Mode,
+    ref_id: &str,
+) -> Answer {
+    let who = Some(member.username.as_str());
+    let not_received = "REQUEST PEMBAYARAN BELUM DITERIMA";
+    let (data, rc) = match gateway::status(state, member, mode, ref_id).await {
+        Ok(StatusResult::Unknown) => {
+            let mut d = Map::new();
+            d.insert("ref_id".into(), ref_id.into());
+            d.insert(
+                "response_code".into(),
+                Rc::PaymentRequestNotReceived.code().into(),
+            );
+            d.insert("message".into(), not_received.into());
+            d.insert("status".into(), 0.into());
+            (d, Rc::PaymentRequestNotReceived)
+        }
+        Ok(StatusResult::Quoted(q)) => {
+            let mut d = quote_fields(&q, not_received);
+            d.insert(
+                "response_code".into(),
+                Rc::PaymentRequestNotReceived.code().into(),
+            );
+            d.insert("status".into(), 0.into());
+            (d, Rc::PaymentRequestNotReceived)
+        }
+        Ok(StatusResult::Paid { quote, payment }) => {
+            let (message, status) = match payment.state {
+                PaymentState::Success => ("PAYMENT SUCCESS", 1),
+                PaymentState::Pending => ("PENDING / TRANSAKSI SEDANG DIPROSES", 3),
+                PaymentState::Failed => (payment.rc.message(), 2),
+            };
+            let mut d = payment_fields(&quote, &payment, message);
+            d.insert("status".into(), status.into());
+            (d, payment.rc)
+        }
+        Err(e) => {
+            let echo = Echo {
+                ref_id: Some(ref_id.to_string()),
+                ..Echo::default()
+            };
+            return internal_error(format, &echo, who, &e);
+        }
+    };
+    Answer {
+        status: StatusCode::OK,
+        format,
+        data,
+        nested_xml: false,
+        log: log(member, rc),
+    }
+}
+
+async fn price_list(
+    state: &AppState,
+    format: Format,
+    member: &Member,
+    kind: Option<String>,
+    f: &Fields,
+) -> Answer {
+    let who = Some(member.username.as_str());
+    let status = match f.opt("status", false) {
+        Ok(None) => None,
+        Ok(Some(s)) if s == "all" => None,
+        Ok(Some(s)) if s == "active" => Some(ProductStatus::Active),
+        Ok(Some(s)) if s == "non active" => Some(ProductStatus::Inactive),
+        _ => {
+            return format_error(
+                format,
+                StatusCode::BAD_REQUEST,
+                "invalid field status",
+                &Echo::default(),
+                who,
+            )
+        }
+    };
+    let province = match f.opt("province", false) {
+        Ok(p) => p,
+        Err(e) => {
+            return format_error(
+                format,
+                StatusCode::BAD_REQUEST,
+                &e.describe(),
+                &Echo::default(),
+                who,
+            )
+        }
+    };
+    let products = match state.store.products().await {
+        Ok(p) => p,
+        Err(e) => return internal_error(format, &Echo::default(), who, &e),
+    };
+    let pasca: Vec<Value> = products
+        .iter()
+        .filter(|p| {
+            kind.as_deref()
+                .is_none_or(|k| p.kind.eq_ignore_ascii_case(k))
+        })
+        .filter(|p| status.is_none_or(|s| p.status == s))
+        .filter(|p| match &province {
+            None => true,
+            Some(want) => p
+                .province
+                .as_deref()
+                .is_some_and(|have| have.eq_ignore_ascii_case(want)),
+        })
+        .map(|p| {
+            let mut m = Map::new();
+            m.insert("code".into(), p.code.clone().into());
+            m.insert("name".into(), p.name.clone().into());
+            m.insert("status".into(), p.status.iak_code().into());
+            m.insert("fee".into(), p.admin.get().into());
+            m.insert("komisi".into(), p.commission.get().into());
+            m.insert("type".into(), p.kind.clone().into());
+            m.insert("category".into(), "postpaid".into());
+            if let Some(prov) = &p.province {
+                m.insert("province".into(), prov.clone().into());
+            }
+            Value::Object(m)
+        })
+        .collect();
+    let mut data = Map::new();
+    data.insert("pasca".into(), Value::Array(pasca));
+    Answer {
+        status: StatusCode::OK,
+        format,
+        data,
+        nested_xml: true,
+        log: log(member, Rc::Success),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct ReceiptQuery {
+    sign: Option<String>,
+}
+
+/// `GET /api/v1/download/{tr_id}`: the receipt as a PDF.
+pub async fn receipt_pdf(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(tr_id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<ReceiptQuery>,
+) -> Response {
+    match receipt(&state, peer, &tr_id, q.sign.as_deref()).await {
+        Ok((member, lines, _)) => {
+            let pdf = crate::pdf::text_page(&lines);
+            let mut resp = (
+                StatusCode::OK,
+                [
+                    (header::CONTENT_TYPE, "application/pdf".to_string()),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!("inline; filename=\"struk-{tr_id}.pdf\""),
+                    ),
+                ],
+                pdf,
+            )
+                .into_response();
+            resp.extensions_mut().insert(log(&member, Rc::Success));
+            resp
+        }
+        Err(answer) => answer.into_response(),
+    }
+}
+
+/// `GET /api/v1/download/{tr_id}/1`: the receipt as JSON.
+pub async fn receipt_json(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path((tr_id, kind)): Path<(String, String)>,
+    axum::extract::Query(q): axum::extract::Query<ReceiptQuery>,
+) -> Response {
+    if kind != "1" {
+        return receipt_not_found().into_response();
+    }
+    match receipt(&state, peer, &tr_id, q.sign.as_deref()).await {
+        Ok((member, _, data)) => Answer {
+            status: StatusCode::OK,
+            format: Format::Json,
+            data,
+            nested_xml: false,
+            log: log(&member, Rc::Success),
+        }
+        .into_response(),
+        Err(answer) => answer.into_response(),
+    }
+}
+
+fn receipt_not_found() -> Answer {
+    failure(
+        Format::Json,
+        StatusCode::NOT_FOUND,
+        Rc::PageNotFound,
+        Rc::PageNotFound.message(),
+        &Echo::default(),
+        None,
+    )
+}
+
+/// The receipt of a paid transaction, for its owner only: a `sign` made with the key that made
+/// the transaction, or a request from the member's (non-empty) allowlist. Anything else is 404.
+async fn receipt(
+    state: &AppState,
+    peer: SocketAddr,
+    tr_id: &str,
+    given: Option<&str>,
+) -> Result<(Member, Vec<String>, Map<String, Value>), Answer> {
+    let tr_id: i64 = tr_id.parse().map_err(|_| receipt_not_found())?;
+    let store_err =
+        |e: loket_store::StoreError| internal_error(Format::Json, &Echo::default(), None, &e);
+    let quote = state
+        .store
+        .quote(tr_id)
+        .await
+        .map_err(store_err)?
+        .ok_or_else(receipt_not_found)?;
+    let member = state
+        .store
+        .member_by_id(quote.member_id)
+        .await
+        .map_err(store_err)?
+        .ok_or_else(receipt_not_found)?;
+    let key = match quote.mode {
+        Mode::Sandbox => &member.dev_api_key,
+        Mode::Live => &member.api_key,
+    };
+    let signed = given
+        .is_some_and(|g| signatures_match(&sign(&member.username, key, &tr_id.to_string()), g));
+    let allowed = !member.allowlist.is_empty() && member.allowlist.contains(peer.ip());
+    if !(signed || allowed) {
+        return Err(receipt_not_found());
+    }
+    let payment = state
+        .store
+        .payment_by_tr_id(tr_id)
+        .await
+        .map_err(store_err)?;
+    let Some(payment) = payment.filter(|p| p.state == PaymentState::Success) else {
+        return Err(receipt_not_found());
+    };
+    let product = state.store.product(&quote.code).await.map_err(store_err)?;
+    let product_name = product
+        .map(|p| p.name)
+        .unwrap_or_else(|| quote.code.clone());
+    let mut d = Map::new();
+    let header = format!("STRUK PEMBAYARAN {product_name}");
+    let rows = [
+        ("HEADER", header.clone()),
+        ("NO REFERENSI", payment.noref.clone()),
+        ("TANGGAL", loket_core::jakarta::datetime(payment.updated_at)),
+        ("NAMA PRODUK", product_name),
+        ("ID PELANGGAN", quote.hp.clone()),
+        ("NAMA", quote.name.clone()),
+        ("PERIODE", quote.period.clone()),
+        ("JUMLAH TAGIHAN", quote.nominal.display_idr()),
+        ("ADMIN", quote.admin.display_idr()),
+        ("TOTAL BAYAR", quote.price.display_idr()),
+        ("LOKET", member.name.clone()),
+    ];
+    let mut lines = vec![header, String::new()];
+    for (k, v) in &rows {
+        d.insert((*k).into(), v.clone().into());
+        if *k != "HEADER" {
+            lines.push(format!("{k:<15}: {v}"));
+        }
+    }
+    lines.push(String::new());
+    lines.push("Simpan struk ini sebagai bukti pembayaran yang sah.".into());
+    lines.push("Terima kasih.".into());
+    Ok((member, lines, d))
 }

@@ -9,6 +9,8 @@ pub mod config;
 pub mod gateway;
 pub mod iak;
 mod log;
+pub mod pdf;
+pub mod resolver;
 
 pub use config::Config;
 
@@ -47,6 +49,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/bill/check", any(iak::bill_check))
         .route("/api/v1/bill/check/", any(iak::bill_check))
         .route("/api/v1/bill/check/{kind}", any(iak::bill_check_typed))
+        .route("/api/v1/download/{tr_id}", get(iak::receipt_pdf))
+        .route("/api/v1/download/{tr_id}/{format}", get(iak::receipt_json))
         .fallback(iak::not_found)
         .layer(axum::middleware::from_fn(log::log_requests))
         .with_state(state)
@@ -72,14 +76,20 @@ async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Serve until `shutdown` completes, then finish in-flight requests.
+/// Serve until `shutdown` completes, then finish in-flight requests. Runs the background workers
+/// (the pending-payment resolver) for as long as the server runs.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let resolver = tokio::spawn(resolver::run(state.clone(), stop_rx));
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
+    let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    let _ = stop_tx.send(true);
+    let _ = resolver.await;
+    result
 }

@@ -44,6 +44,9 @@ enum Command {
     /// The money ledger.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// The sandbox biller.
+    #[command(subcommand)]
+    Sandbox(SandboxCommand),
     /// Call a running loket (or IAK-compatible server) as a member would.
     #[command(subcommand)]
     Call(call::CallCommand),
@@ -76,6 +79,16 @@ enum MemberCommand {
         #[arg(long)]
         username: String,
         /// Whole rupiah; `1.000.000` and `1000000` are the same.
+        #[arg(long)]
+        amount: String,
+        #[arg(long)]
+        sandbox: bool,
+    },
+    /// Take from a member's balance (the sandbox balance with --sandbox); refused beyond the
+    /// available balance.
+    Withdraw {
+        #[arg(long)]
+        username: String,
         #[arg(long)]
         amount: String,
         #[arg(long)]
@@ -149,6 +162,21 @@ struct ProductSet {
     fields: Option<String>,
     #[arg(long)]
     sandbox_prefix: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum SandboxCommand {
+    /// Settle a pending sandbox payment now, instead of waiting for pending_resolve_secs.
+    Resolve {
+        #[arg(long)]
+        ref_id: String,
+        /// success | failed
+        #[arg(long)]
+        to: String,
+        /// Whose ref_id, when several members used the same one.
+        #[arg(long)]
+        username: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -251,6 +279,14 @@ async fn run(cli: Cli) -> Fallible<()> {
             }
         }
         Command::Call(cmd) => call::run(cmd).await,
+        Command::Sandbox(SandboxCommand::Resolve {
+            ref_id,
+            to,
+            username,
+        }) => {
+            let store = open_store(&load_config(&cli)?).await?;
+            sandbox_resolve(&store, ref_id, to, username.as_deref()).await
+        }
     }
 }
 
@@ -407,6 +443,29 @@ async fn member(store: &Store, cmd: &MemberCommand) -> Fallible<()> {
                 .deposit(m.id, side, amount)
                 .await
                 .map_err(|e| e.to_string())?;
+            print_json(&json!({"username": m.username, "balance": b.balance}));
+            Ok(())
+        }
+        MemberCommand::Withdraw {
+            username,
+            amount,
+            sandbox,
+        } => {
+            let amount = Rupiah::parse_amount(amount)?;
+            if amount.get() == 0 {
+                return Err("the amount must be positive".into());
+            }
+            let m = find_member(store, username).await?;
+            let side = if *sandbox { Mode::Sandbox } else { Mode::Live };
+            let b = store
+                .withdraw(m.id, side, amount)
+                .await
+                .map_err(|e| match e {
+                    loket_store::StoreError::InsufficientBalance => {
+                        "the available balance does not cover the amount".to_string()
+                    }
+                    e => e.to_string(),
+                })?;
             print_json(&json!({"username": m.username, "balance": b.balance}));
             Ok(())
         }
@@ -568,4 +627,58 @@ fn apply_product_set(existing: Option<Product>, s: &ProductSet) -> Fallible<Prod
         p.sandbox_prefix = if v.is_empty() { None } else { Some(v.clone()) };
     }
     Ok(p)
+}
+
+async fn sandbox_resolve(
+    store: &Store,
+    ref_id: &str,
+    to: &str,
+    username: Option<&str>,
+) -> Fallible<()> {
+    let mut pending = store
+        .pending_by_ref(ref_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    pending.retain(|p| p.mode == Mode::Sandbox);
+    if let Some(u) = username {
+        let m = find_member(store, u).await?;
+        pending.retain(|p| p.member_id == m.id);
+    }
+    let payment = match pending.len() {
+        0 => return Err(format!("no pending sandbox payment with ref_id {ref_id:?}")),
+        1 => pending.remove(0),
+        n => {
+            return Err(format!(
+                "{n} members have a pending payment with ref_id {ref_id:?}: add --username"
+            ))
+        }
+    };
+    let quote = store
+        .quote(payment.tr_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the payment's quote is missing")?;
+    let outcome = match to {
+        "success" => loket_core::Settlement::Success {
+            noref: quote.noref.clone(),
+            cost: quote.cost,
+        },
+        "failed" => {
+            // The failure the scenario names, else a plain payment failure.
+            let rc = match loket_api::gateway::sandbox_settlement(&quote) {
+                Some(loket_core::Settlement::Failed(rc)) => rc,
+                _ => loket_core::Rc::PaymentFailed,
+            };
+            loket_core::Settlement::Failed(rc)
+        }
+        other => return Err(format!("--to must be success or failed, not {other:?}")),
+    };
+    let p = store
+        .settle_payment(payment.id, outcome, Some("cli:sandbox-resolve".into()))
+        .await
+        .map_err(|e| e.to_string())?;
+    print_json(
+        &json!({"ref_id": p.ref_id, "tr_id": p.tr_id, "state": p.state.as_str(), "rc": p.rc.code(), "noref": p.noref}),
+    );
+    Ok(())
 }

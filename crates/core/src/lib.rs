@@ -44,3 +44,5 @@ pub mod quote;
 
 pub use member::{Balance, IpAllowlist, Member};
 pub use quote::{Protocol, Quote, QuoteLifetime};
+pub mod payment;
+pub use payment::{Payment, PaymentState, Settlement};

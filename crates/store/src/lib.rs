@@ -12,7 +12,18 @@ pub use ledger::{LedgerReport, Side};
 pub use sqlite::SqliteStore;
 
 use loket_core::quote::NewQuote;
-use loket_core::{Balance, Catalogue, Member, Mode, Product, Quote};
+use loket_core::{
+    Balance, Catalogue, Member, Mode, Payment, Product, Quote, Rc, Rupiah, Settlement,
+};
+
+/// What placing a payment did.
+#[derive(Debug, Clone)]
+pub enum Placed {
+    /// A new payment, its charge held.
+    New(Payment),
+    /// The quote already had this payment; nothing was held again.
+    Existing(Payment),
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -161,6 +172,79 @@ impl Store {
     /// Does the quote have a payment?
     pub async fn quote_is_paid(&self, tr_id: i64) -> Result<bool> {
         dispatch!(self, s => s.quote_is_paid(tr_id).await)
+    }
+
+    pub async fn member_by_id(&self, id: i64) -> Result<Option<Member>> {
+        dispatch!(self, s => s.member_by_id(id).await)
+    }
+
+    /// Take from a member's balance back to the external account; refused (nothing moved) when
+    /// the available balance does not cover it.
+    pub async fn withdraw(&self, member_id: i64, side: Side, amount: Rupiah) -> Result<Balance> {
+        dispatch!(self, s => s.withdraw(member_id, side, amount).await)
+    }
+
+    /// Hold the quote's `selling_price` and record its payment in one transaction, or answer the
+    /// payment the quote already has. [`StoreError::InsufficientBalance`]: nothing held.
+    pub async fn place_payment(&self, quote: Quote, resolve_at: i64) -> Result<Placed> {
+        dispatch!(self, s => s.place_payment(quote, resolve_at).await)
+    }
+
+    /// Settle a pending payment exactly once; a settled payment is answered as it is.
+    pub async fn settle_payment(
+        &self,
+        payment_id: i64,
+        outcome: Settlement,
+        by: Option<String>,
+    ) -> Result<Payment> {
+        dispatch!(self, s => s.settle_payment(payment_id, outcome, by).await)
+    }
+
+    /// A still-pending payment answers `rc`; look at it again at `resolve_at`.
+    pub async fn mark_pending(
+        &self,
+        payment_id: i64,
+        rc: Rc,
+        resolve_at: Option<i64>,
+    ) -> Result<Payment> {
+        dispatch!(self, s => s.mark_pending(payment_id, rc, resolve_at).await)
+    }
+
+    pub async fn payment_by_tr_id(&self, tr_id: i64) -> Result<Option<Payment>> {
+        dispatch!(self, s => s.payment_by_tr_id(tr_id).await)
+    }
+
+    pub async fn payment_by_ref(
+        &self,
+        member_id: i64,
+        mode: Mode,
+        ref_id: &str,
+    ) -> Result<Option<Payment>> {
+        dispatch!(self, s => s.payment_by_ref(member_id, mode, ref_id.to_string()).await)
+    }
+
+    pub async fn due_payments(&self, now: i64, limit: usize) -> Result<Vec<Payment>> {
+        dispatch!(self, s => s.due_payments(now, limit).await)
+    }
+
+    pub async fn pending_by_ref(&self, ref_id: &str) -> Result<Vec<Payment>> {
+        dispatch!(self, s => s.pending_by_ref(ref_id.to_string()).await)
+    }
+
+    /// A bare hold from a member towards `biller`'s account (ledger tests and tools).
+    pub async fn hold(
+        &self,
+        member_id: i64,
+        side: Side,
+        biller: &str,
+        amount: Rupiah,
+    ) -> Result<i64> {
+        dispatch!(self, s => s.hold(member_id, side, biller.to_string(), amount).await)
+    }
+
+    /// Post (`true`) or void a hold; [`StoreError::Duplicate`] if it was already resolved.
+    pub async fn resolve_hold(&self, hold_id: i64, post: bool) -> Result<()> {
+        dispatch!(self, s => s.resolve_hold(hold_id, post).await)
     }
 
     /// Replay the journal and compare with the cached balances and every invariant.

@@ -70,6 +70,11 @@ impl SqliteStore {
         .await
     }
 
+    pub async fn member_by_id(&self, id: i64) -> Result<Option<Member>> {
+        self.read(move |c| get_member(c, "id", &id.to_string()))
+            .await
+    }
+
     pub async fn member_by(&self, column: &'static str, value: String) -> Result<Option<Member>> {
         self.read(move |c| get_member(c, column, &value)).await
     }

@@ -3,6 +3,7 @@
 //! a small pool of WAL read connections. `synchronous=FULL`: an answered write survives a crash.
 
 mod members;
+mod payments;
 mod products;
 mod quotes;
 

@@ -1,0 +1,59 @@
+//! The background resolver: settles pending payments whose time has come. For the sandbox biller
+//! the quote's scenario says how; the store's `resolve_at` survives restarts, so a payment left
+//! pending by a killed server is settled after the next start.
+
+use crate::gateway::sandbox_settlement;
+use crate::AppState;
+use std::time::Duration;
+
+/// How often the resolver looks for due payments.
+const TICK: Duration = Duration::from_millis(500);
+/// Most payments settled per tick.
+const BATCH: usize = 256;
+
+pub async fn run(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = resolve_due(&state).await {
+            tracing::warn!(error = %e, "resolver: store error, will retry");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(TICK) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Settle every due payment once; answers how many were settled.
+pub async fn resolve_due(state: &AppState) -> Result<usize, loket_store::StoreError> {
+    let now = loket_core::jakarta::now();
+    let due = state.store.due_payments(now, BATCH).await?;
+    let mut settled = 0;
+    for payment in due {
+        let Some(quote) = state.store.quote(payment.tr_id).await? else {
+            continue;
+        };
+        match sandbox_settlement(&quote) {
+            Some(outcome) => {
+                let p = state
+                    .store
+                    .settle_payment(payment.id, outcome, Some("resolver".into()))
+                    .await?;
+                tracing::info!(
+                    tr_id = p.tr_id,
+                    state = p.state.as_str(),
+                    rc = p.rc.code(),
+                    "resolver settled a payment"
+                );
+                settled += 1;
+            }
+            // Never resolves by itself: only an operator can decide.
+            None => {
+                state
+                    .store
+                    .mark_pending(payment.id, payment.rc, None)
+                    .await?;
+            }
+        }
+    }
+    Ok(settled)
+}

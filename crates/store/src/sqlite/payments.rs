@@ -1,0 +1,341 @@
+//! Payments on the ledger: the hold and the payment row in one transaction; the outcome and the
+//! post/void in another; each hold resolved at most once.
+
+use super::{
+    account_balance, account_id, check_err, db_err, is_unique_violation, member_account,
+    SqliteStore,
+};
+use crate::ledger::Side;
+use crate::{Placed, Result, StoreError};
+use loket_core::{Mode, Payment, PaymentState, Quote, Rc, Rupiah, Settlement};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+const COLUMNS: &str = "id, tr_id, member_id, mode, ref_id, state, rc, amount, hold_id, noref, balance_after, resolve_at, attempts, flagged, resolved_by, created_at, updated_at";
+
+fn row_to_payment(r: &Row<'_>) -> rusqlite::Result<Payment> {
+    let mode: String = r.get(3)?;
+    let state: String = r.get(5)?;
+    let rc: String = r.get(6)?;
+    Ok(Payment {
+        id: r.get(0)?,
+        tr_id: r.get(1)?,
+        member_id: r.get(2)?,
+        mode: Mode::parse(&mode).unwrap_or(Mode::Sandbox),
+        ref_id: r.get(4)?,
+        state: PaymentState::parse(&state).unwrap_or(PaymentState::Pending),
+        rc: Rc::from_code(&rc).unwrap_or(Rc::UndefinedResponseCode),
+        amount: Rupiah::new(r.get(7)?),
+        hold_id: r.get(8)?,
+        noref: r.get(9)?,
+        balance_after: Rupiah::new(r.get::<_, Option<i64>>(10)?.unwrap_or(0)),
+        resolve_at: r.get(11)?,
+        attempts: r.get(12)?,
+        flagged: r.get(13)?,
+        resolved_by: r.get(14)?,
+        created_at: r.get(15)?,
+        updated_at: r.get(16)?,
+    })
+}
+
+fn payment_where(
+    c: &Connection,
+    clause: &str,
+    p: impl rusqlite::Params,
+) -> Result<Option<Payment>> {
+    c.query_row(
+        &format!("SELECT {COLUMNS} FROM payments WHERE {clause}"),
+        p,
+        row_to_payment,
+    )
+    .optional()
+    .map_err(db_err)
+}
+
+pub(crate) fn upstream_code(biller: &str) -> String {
+    format!("upstream:{biller}")
+}
+
+fn revenue_code(side: Side) -> &'static str {
+    match side {
+        Side::Live => "revenue",
+        Side::Sandbox => "sandbox:revenue",
+    }
+}
+
+/// An upstream's account, created on first use.
+fn upstream_account(c: &Connection, biller: &str) -> Result<i64> {
+    let code = upstream_code(biller);
+    c.execute(
+        "INSERT OR IGNORE INTO accounts (code, kind) VALUES (?1, 'upstream')",
+        [&code],
+    )
+    .map_err(db_err)?;
+    account_id(c, &code)
+}
+
+/// Place a hold of `amount` from `debit` to `credit` if `debit`'s available balance covers it.
+pub(crate) fn hold(
+    c: &Connection,
+    debit: i64,
+    credit: i64,
+    amount: i64,
+    reason: &str,
+    reference: Option<&str>,
+) -> Result<i64> {
+    if amount <= 0 {
+        return Err(StoreError::Invalid("a hold must be positive".into()));
+    }
+    // The balance check and the hold are one statement: nothing can spend in between.
+    let n = c
+        .execute(
+            "UPDATE accounts SET debits_pending = debits_pending + ?2
+             WHERE id = ?1 AND (kind NOT IN ('member_live', 'member_sandbox') OR credits_posted - debits_posted - debits_pending >= ?2)",
+            params![debit, amount],
+        )
+        .map_err(check_err)?;
+    if n == 0 {
+        return Err(StoreError::InsufficientBalance);
+    }
+    c.execute(
+        "UPDATE accounts SET credits_pending = credits_pending + ?2 WHERE id = ?1",
+        params![credit, amount],
+    )
+    .map_err(db_err)?;
+    c.execute(
+        "INSERT INTO transfers (debit_account, credit_account, amount, kind, reason, reference, created_at) VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6)",
+        params![debit, credit, amount, reason, reference, loket_core::jakarta::now()],
+    )
+    .map_err(db_err)?;
+    Ok(c.last_insert_rowid())
+}
+
+/// Post or void the hold `hold_id`. [`StoreError::Duplicate`] when it was already resolved.
+pub(crate) fn resolve_hold(c: &Connection, hold_id: i64, post: bool) -> Result<()> {
+    let (debit, credit, amount, reason): (i64, i64, i64, String) = c
+        .query_row(
+            "SELECT debit_account, credit_account, amount, reason FROM transfers WHERE id = ?1 AND kind = 'pending'",
+            [hold_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()
+        .map_err(db_err)?
+        .ok_or(StoreError::NotFound("hold"))?;
+    let kind = if post { "post" } else { "void" };
+    // pending_id is UNIQUE: a second resolution of the same hold fails here, before any balance moves.
+    let inserted = c.execute(
+        "INSERT INTO transfers (debit_account, credit_account, amount, kind, pending_id, reason, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![debit, credit, amount, kind, hold_id, reason, loket_core::jakarta::now()],
+    );
+    match inserted {
+        Err(e) if is_unique_violation(&e) => return Err(StoreError::Duplicate("hold resolution")),
+        Err(e) => return Err(db_err(e)),
+        Ok(_) => {}
+    }
+    let (d_sql, c_sql) = if post {
+        (
+            "UPDATE accounts SET debits_pending = debits_pending - ?2, debits_posted = debits_posted + ?2 WHERE id = ?1",
+            "UPDATE accounts SET credits_pending = credits_pending - ?2, credits_posted = credits_posted + ?2 WHERE id = ?1",
+        )
+    } else {
+        (
+            "UPDATE accounts SET debits_pending = debits_pending - ?2 WHERE id = ?1",
+            "UPDATE accounts SET credits_pending = credits_pending - ?2 WHERE id = ?1",
+        )
+    };
+    c.execute(d_sql, params![debit, amount])
+        .map_err(check_err)?;
+    c.execute(c_sql, params![credit, amount])
+        .map_err(check_err)?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Hold the quote's `selling_price` and record the payment, atomically; or answer the payment
+    /// the quote already has. `resolve_at`: when the resolver should look at it if still pending.
+    pub async fn place_payment(&self, quote: Quote, resolve_at: i64) -> Result<Placed> {
+        self.write(move |c| {
+            if let Some(existing) = payment_where(c, "tr_id = ?1", [quote.tr_id])? {
+                return Ok(Placed::Existing(existing));
+            }
+            let now = loket_core::jakarta::now();
+            let member = member_account(c, quote.member_id, quote.mode)?;
+            let upstream = upstream_account(c, &quote.biller)?;
+            let reference = quote.tr_id.to_string();
+            let hold_id = hold(c, member, upstream, quote.selling_price.get(), "payment", Some(&reference))?;
+            let after = account_balance(c, member)?.available();
+            let inserted = c.execute(
+                "INSERT INTO payments (tr_id, member_id, mode, ref_id, state, rc, amount, hold_id, balance_after, resolve_at, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+                params![quote.tr_id, quote.member_id, quote.mode.as_str(), quote.ref_id, Rc::Pending.code(), quote.selling_price.get(), hold_id, after.get(), resolve_at, now],
+            );
+            match inserted {
+                // The savepoint rolls the hold back with this error.
+                Err(e) if is_unique_violation(&e) => Err(StoreError::Duplicate("payment")),
+                Err(e) => Err(db_err(e)),
+                Ok(_) => payment_where(c, "id = ?1", [c.last_insert_rowid()])?
+                    .map(Placed::New)
+                    .ok_or(StoreError::NotFound("payment")),
+            }
+        })
+        .await
+    }
+
+    /// Settle a pending payment: post (with the revenue split) or void its hold, and record the
+    /// outcome, in one transaction. A payment that is no longer pending is answered as it is.
+    pub async fn settle_payment(
+        &self,
+        payment_id: i64,
+        outcome: Settlement,
+        by: Option<String>,
+    ) -> Result<Payment> {
+        self.write(move |c| {
+            let p = payment_where(c, "id = ?1", [payment_id])?.ok_or(StoreError::NotFound("payment"))?;
+            if p.state != PaymentState::Pending {
+                return Ok(p);
+            }
+            let now = loket_core::jakarta::now();
+            match outcome {
+                Settlement::Success { noref, cost } => {
+                    resolve_hold(c, p.hold_id, true)?;
+                    let (upstream, biller_side): (i64, String) = c
+                        .query_row(
+                            "SELECT t.credit_account, q.mode FROM transfers t JOIN payments p ON p.hold_id = t.id JOIN quotes q ON q.tr_id = p.tr_id WHERE t.id = ?1",
+                            [p.hold_id],
+                            |r| Ok((r.get(0)?, r.get(1)?)),
+                        )
+                        .map_err(db_err)?;
+                    let side = Mode::parse(&biller_side).unwrap_or(Mode::Sandbox);
+                    let revenue = account_id(c, revenue_code(side))?;
+                    // The upstream keeps its cost; the rest of the member's charge is revenue.
+                    let margin = p.amount.get() - cost.get();
+                    if margin > 0 {
+                        super::transfer(c, upstream, revenue, margin, "revenue", Some(&p.tr_id.to_string()))?;
+                    } else if margin < 0 {
+                        super::transfer(c, revenue, upstream, -margin, "revenue", Some(&p.tr_id.to_string()))?;
+                    }
+                    c.execute(
+                        "UPDATE payments SET state = 'success', rc = '00', noref = ?2, resolved_by = ?3, resolve_at = NULL, updated_at = ?4 WHERE id = ?1",
+                        params![p.id, noref, by, now],
+                    )
+                    .map_err(db_err)?;
+                }
+                Settlement::Failed(rc) => {
+                    resolve_hold(c, p.hold_id, false)?;
+                    c.execute(
+                        "UPDATE payments SET state = 'failed', rc = ?2, noref = '', resolved_by = ?3, resolve_at = NULL, updated_at = ?4 WHERE id = ?1",
+                        params![p.id, rc.code(), by, now],
+                    )
+                    .map_err(db_err)?;
+                }
+            }
+            payment_where(c, "id = ?1", [p.id])?.ok_or(StoreError::NotFound("payment"))
+        })
+        .await
+    }
+
+    /// Record the RC a pending payment answers (39, 05, 201) and when to look at it next.
+    pub async fn mark_pending(
+        &self,
+        payment_id: i64,
+        rc: Rc,
+        resolve_at: Option<i64>,
+    ) -> Result<Payment> {
+        self.write(move |c| {
+            c.execute(
+                "UPDATE payments SET rc = ?2, resolve_at = ?3, attempts = attempts + 1, updated_at = ?4 WHERE id = ?1 AND state = 'pending'",
+                params![payment_id, rc.code(), resolve_at, loket_core::jakarta::now()],
+            )
+            .map_err(db_err)?;
+            payment_where(c, "id = ?1", [payment_id])?.ok_or(StoreError::NotFound("payment"))
+        })
+        .await
+    }
+
+    pub async fn payment_by_tr_id(&self, tr_id: i64) -> Result<Option<Payment>> {
+        self.read(move |c| payment_where(c, "tr_id = ?1", [tr_id]))
+            .await
+    }
+
+    pub async fn payment_by_ref(
+        &self,
+        member_id: i64,
+        mode: Mode,
+        ref_id: String,
+    ) -> Result<Option<Payment>> {
+        self.read(move |c| {
+            payment_where(
+                c,
+                "member_id = ?1 AND mode = ?2 AND ref_id = ?3",
+                params![member_id, mode.as_str(), ref_id],
+            )
+        })
+        .await
+    }
+
+    /// Pending sandbox-or-upstream payments whose `resolve_at` has come, oldest first.
+    pub async fn due_payments(&self, now: i64, limit: usize) -> Result<Vec<Payment>> {
+        self.read(move |c| {
+            let mut st = c
+                .prepare(&format!(
+                    "SELECT {COLUMNS} FROM payments WHERE state = 'pending' AND resolve_at IS NOT NULL AND resolve_at <= ?1 ORDER BY resolve_at LIMIT ?2"
+                ))
+                .map_err(db_err)?;
+            let rows = st.query_map(params![now, limit as i64], row_to_payment).map_err(db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+        })
+        .await
+    }
+
+    /// Pending payments with this ref_id, across members (for `loket sandbox resolve`).
+    pub async fn pending_by_ref(&self, ref_id: String) -> Result<Vec<Payment>> {
+        self.read(move |c| {
+            let mut st = c
+                .prepare(&format!(
+                    "SELECT {COLUMNS} FROM payments WHERE state = 'pending' AND ref_id = ?1"
+                ))
+                .map_err(db_err)?;
+            let rows = st.query_map([ref_id], row_to_payment).map_err(db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+        })
+        .await
+    }
+
+    pub async fn withdraw(
+        &self,
+        member_id: i64,
+        side: Side,
+        amount: Rupiah,
+    ) -> Result<loket_core::Balance> {
+        if amount.get() <= 0 {
+            return Err(StoreError::Invalid("a withdrawal must be positive".into()));
+        }
+        self.write(move |c| {
+            let account = member_account(c, member_id, side)?;
+            let external = account_id(c, super::external_code(side))?;
+            // The CHECK on accounts refuses an overdraft: InsufficientBalance, nothing moved.
+            super::transfer(c, account, external, amount.get(), "withdrawal", None)?;
+            account_balance(c, account)
+        })
+        .await
+    }
+
+    /// A bare hold on a member's balance towards an upstream (ledger tests and tools).
+    pub async fn hold(
+        &self,
+        member_id: i64,
+        side: Side,
+        biller: String,
+        amount: Rupiah,
+    ) -> Result<i64> {
+        self.write(move |c| {
+            let member = member_account(c, member_id, side)?;
+            let upstream = upstream_account(c, &biller)?;
+            hold(c, member, upstream, amount.get(), "hold", None)
+        })
+        .await
+    }
+
+    /// Post (`true`) or void a bare hold.
+    pub async fn resolve_hold(&self, hold_id: i64, post: bool) -> Result<()> {
+        self.write(move |c| resolve_hold(c, hold_id, post)).await
+    }
+}
