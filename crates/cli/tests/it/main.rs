@@ -3,6 +3,7 @@
 //! binary as a process. See `helpers.rs` for the harness.
 
 mod bad_input;
+mod cli;
 mod determinism;
 mod helpers;
 mod iak_inquiry;
