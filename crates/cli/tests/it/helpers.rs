@@ -1,0 +1,624 @@
+//! The test harness: a real loket server on `127.0.0.1:0` against a fresh database per test, and
+//! assertions shared by the test modules (in the spirit of zero-to-production's
+//! `tests/api/helpers.rs`).
+
+use loket_api::Config;
+use loket_client::iak::{Format, IakClient, IakResponse, InquiryParams};
+use loket_core::{Catalogue, Mode, Quote};
+use loket_store::Store;
+use serde_json::{json, Map, Value};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+/// The fields of a successful inquiry answer, in the order of `spec/iak.md`.
+pub const INQUIRY_FIELDS: [&str; 13] = [
+    "tr_id",
+    "code",
+    "hp",
+    "tr_name",
+    "period",
+    "nominal",
+    "admin",
+    "ref_id",
+    "response_code",
+    "message",
+    "price",
+    "selling_price",
+    "desc",
+];
+
+/// The money fields of an inquiry answer: JSON integers.
+pub const MONEY_FIELDS: [&str; 4] = ["nominal", "admin", "price", "selling_price"];
+
+/// The database URL of a test's fresh database inside `dir`.
+///
+/// This is the one place that decides the backend. SQLite only for now; when the PostgreSQL store
+/// lands, read `LOKET_TEST_DATABASE_URL` here and return a fresh database (e.g. a new schema or
+/// database named after `dir`) on that server: every test goes through this function.
+pub fn test_database_url(dir: &Path) -> String {
+    format!("sqlite://{}/loket.db", dir.display())
+}
+
+/// A running server on its own database. Dropping it shuts the server down.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub base_url: String,
+    /// The server's store (a handle on the same database), to look behind the API.
+    pub store: Store,
+    /// Unsigned HTTP client for raw requests.
+    pub http: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    _dir: TempDir,
+}
+
+/// A member with its credentials.
+#[derive(Clone, Debug)]
+pub struct TestMember {
+    pub id: i64,
+    pub username: String,
+    pub api_key: String,
+    pub dev_api_key: String,
+}
+
+/// A server with the default configuration (live keys mean live mode).
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Config::default()).await
+}
+
+/// A server with `config`; `config.listen` and `config.database` are ignored (port 0, a fresh
+/// database in a temporary directory).
+pub async fn spawn_app_with(mut config: Config) -> TestApp {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let url = test_database_url(dir.path());
+    config.database = url.clone();
+    config.listen = "127.0.0.1:0".into();
+    let store = Store::open(&url).await.expect("the test database opens");
+    store
+        .load_catalogue(&Catalogue::builtin())
+        .await
+        .expect("the catalogue loads");
+    let state = loket_api::AppState::new(store.clone(), config).expect("a valid configuration");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("a local address");
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let shutdown = async move {
+            // Either an explicit shutdown or the TestApp being dropped.
+            let _ = rx.await;
+        };
+        if let Err(e) = loket_api::serve(listener, state, shutdown).await {
+            panic!("the server failed: {e}");
+        }
+    });
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("an HTTP client");
+    TestApp {
+        base_url: format!("http://{addr}"),
+        store,
+        http,
+        shutdown: Some(tx),
+        _dir: dir,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A fresh ref_id, unique in the test binary.
+pub fn ref_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!("it{:06}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+impl TestApp {
+    pub async fn create_member(&self, username: &str) -> TestMember {
+        let m = self
+            .store
+            .create_member(loket_store::new_keys(
+                username,
+                &format!("Member {username}"),
+            ))
+            .await
+            .expect("the member is created");
+        TestMember {
+            id: m.id,
+            username: m.username.clone(),
+            api_key: m.api_key.clone(),
+            dev_api_key: m.dev_api_key.clone(),
+        }
+    }
+
+    /// A JSON client signing with the member's `dev_api_key` (sandbox mode).
+    pub fn sandbox_client(&self, m: &TestMember) -> IakClient {
+        IakClient::new(&self.base_url, &m.username, &m.dev_api_key)
+    }
+
+    /// A JSON client signing with the member's `api_key` (live mode).
+    pub fn live_client(&self, m: &TestMember) -> IakClient {
+        IakClient::new(&self.base_url, &m.username, &m.api_key)
+    }
+
+    /// POST `body` as is to `path` with `content_type` (no content type when `None`).
+    pub async fn post(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<Vec<u8>>,
+    ) -> IakResponse {
+        let mut req = self.http.post(format!("{}{path}", self.base_url));
+        if let Some(ct) = content_type {
+            req = req.header(reqwest::header::CONTENT_TYPE, ct);
+        }
+        let resp = req.body(body.into()).send().await.expect("an HTTP answer");
+        read(resp).await
+    }
+
+    /// POST `fields` in `format` to `/api/v1/bill/check`, unsigned and unchanged.
+    pub async fn post_fields(&self, format: Format, fields: &Map<String, Value>) -> IakResponse {
+        let (ct, body) = IakClient::new(&self.base_url, "", "")
+            .with_format(format)
+            .encode(fields);
+        self.post("/api/v1/bill/check", Some(ct), body).await
+    }
+
+    /// GET `path`, with a content type header when given.
+    pub async fn get(&self, path: &str, content_type: Option<&str>) -> IakResponse {
+        let mut req = self.http.get(format!("{}{path}", self.base_url));
+        if let Some(ct) = content_type {
+            req = req.header(reqwest::header::CONTENT_TYPE, ct);
+        }
+        read(req.send().await.expect("an HTTP answer")).await
+    }
+
+    /// The member's quote for `ref_id`, in either mode.
+    pub async fn quote(&self, m: &TestMember, mode: Mode, ref_id: &str) -> Option<Quote> {
+        self.store
+            .quote_by_ref(m.id, mode, ref_id)
+            .await
+            .expect("the store answers")
+    }
+
+    /// Nothing was stored for `ref_id`, in sandbox or live mode.
+    pub async fn assert_nothing_stored(&self, m: &TestMember, ref_id: &str) {
+        for mode in [Mode::Sandbox, Mode::Live] {
+            assert!(
+                self.quote(m, mode, ref_id).await.is_none(),
+                "a {mode:?} quote was stored for ref_id {ref_id}"
+            );
+        }
+    }
+
+    /// The server still answers (no handler brought it down).
+    pub async fn assert_alive(&self) {
+        let r = self.get("/healthz", None).await;
+        assert_eq!(r.http_status, 200, "healthz: {}", r.body);
+    }
+}
+
+async fn read(resp: reqwest::Response) -> IakResponse {
+    let status = resp.status().as_u16();
+    let ct = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let body = resp.bytes().await.expect("the answer's body");
+    IakResponse::parse(status, ct, &body)
+}
+
+/// Inquiry parameters with a fresh ref_id.
+pub fn params(code: &str, hp: &str) -> InquiryParams {
+    InquiryParams {
+        code: code.into(),
+        hp: hp.into(),
+        ref_id: ref_id(),
+        ..Default::default()
+    }
+}
+
+/// Inquiry parameters for a product that needs `year`.
+pub fn params_year(code: &str, hp: &str, year: &str) -> InquiryParams {
+    InquiryParams {
+        year: Some(year.into()),
+        ..params(code, hp)
+    }
+}
+
+/// Inquiry parameters for a product that needs `month`.
+pub fn params_month(code: &str, hp: &str, month: &str) -> InquiryParams {
+    InquiryParams {
+        month: Some(month.into()),
+        ..params(code, hp)
+    }
+}
+
+/// Send an inquiry that must reach the server.
+pub async fn inquire(client: &IakClient, p: &InquiryParams) -> IakResponse {
+    client.inquiry(p).await.expect("an HTTP answer")
+}
+
+/// The string form of a JSON value as an XML answer carries it (numbers and bools as text, null
+/// and `{}` as an empty element); arrays and objects element by element.
+pub fn stringly(v: &Value) -> Value {
+    match v {
+        Value::Null => Value::String(String::new()),
+        Value::Bool(b) => Value::String(b.to_string()),
+        Value::Number(n) => Value::String(n.to_string()),
+        Value::String(s) => Value::String(s.clone()),
+        Value::Array(items) => Value::Array(items.iter().map(stringly).collect()),
+        Value::Object(m) if m.is_empty() => Value::String(String::new()),
+        Value::Object(m) => {
+            Value::Object(m.iter().map(|(k, v)| (k.clone(), stringly(v))).collect())
+        }
+    }
+}
+
+/// The keys of an object value, in order.
+pub fn keys(v: &Value) -> Vec<String> {
+    v.as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// The answer's body is in `format`: the right content type and envelope.
+pub fn assert_format(r: &IakResponse, format: Format) {
+    match format {
+        Format::Json => {
+            assert!(
+                r.content_type.starts_with("application/json"),
+                "content type {:?} of a JSON answer: {}",
+                r.content_type,
+                r.body
+            );
+            let v: Value = serde_json::from_str(&r.body)
+                .unwrap_or_else(|e| panic!("the JSON answer does not parse ({e}): {}", r.body));
+            assert_eq!(keys(&v), ["data", "meta"], "JSON envelope: {}", r.body);
+            assert!(v["data"].is_object(), "data is an object: {}", r.body);
+            assert_eq!(v["meta"], json!([]), "meta is []: {}", r.body);
+        }
+        Format::Xml => {
+            assert!(
+                r.content_type.starts_with("application/xml"),
+                "content type {:?} of an XML answer: {}",
+                r.content_type,
+                r.body
+            );
+            let m = loket_client::xml::parse_mp(r.body.as_bytes())
+                .unwrap_or_else(|e| panic!("the XML answer does not parse ({e}): {}", r.body));
+            assert!(
+                r.body.trim_start().starts_with("<?xml"),
+                "XML declaration: {}",
+                r.body
+            );
+            assert!(
+                r.body.contains("\n<mp>\n") && r.body.trim_end().ends_with("</mp>"),
+                "root <mp>: {}",
+                r.body
+            );
+            assert!(
+                !m.contains_key("data"),
+                "fields sit directly under <mp>: {}",
+                r.body
+            );
+        }
+    }
+}
+
+/// `expected` is the answer's `data` without `tr_id`; checks a successful inquiry field by field
+/// (exact JSON types in JSON, string forms in XML), the field order, and that `tr_id` is a positive
+/// integer. Returns the tr_id.
+pub fn assert_inquiry_success(r: &IakResponse, format: Format, expected: &Value) -> i64 {
+    assert_eq!(r.http_status, 200, "HTTP status: {}", r.body);
+    assert_format(r, format);
+    assert_eq!(r.rc().as_deref(), Some("00"), "response_code: {}", r.body);
+    assert_eq!(keys(&r.data), INQUIRY_FIELDS, "field order: {}", r.body);
+    let tr_id = match format {
+        Format::Json => {
+            assert!(r.data["tr_id"].is_i64(), "tr_id is an integer: {}", r.body);
+            for f in MONEY_FIELDS {
+                assert!(r.data[f].is_i64(), "{f} is a JSON integer: {}", r.body);
+            }
+            r.data["tr_id"].as_i64().unwrap()
+        }
+        Format::Xml => r
+            .field("tr_id")
+            .and_then(|t| t.parse::<i64>().ok())
+            .unwrap_or_else(|| panic!("tr_id is an integer: {}", r.body)),
+    };
+    assert!(tr_id > 0, "tr_id > 0: {}", r.body);
+    let expected = expected.as_object().expect("expected data is an object");
+    for (k, want) in expected {
+        let want = match format {
+            Format::Json => want.clone(),
+            Format::Xml => stringly(want),
+        };
+        assert_eq!(r.data.get(k), Some(&want), "field {k}: {}", r.body);
+    }
+    if format == Format::Json {
+        // The desc's own key order, as documented.
+        assert_eq!(
+            keys(&r.data["desc"]),
+            keys(&expected["desc"]),
+            "desc key order: {}",
+            r.body
+        );
+        assert_raw_order(&r.body, "", &INQUIRY_FIELDS);
+    }
+    tr_id
+}
+
+/// The keys `"k":` appear in `body` in this order, after `start`.
+pub fn assert_raw_order(body: &str, start: &str, keys: &[&str]) {
+    let mut at = body
+        .find(start)
+        .unwrap_or_else(|| panic!("{start:?} not in {body}"))
+        + start.len();
+    for k in keys {
+        let needle = format!("\"{k}\":");
+        match body[at..].find(&needle) {
+            Some(i) => at += i + needle.len(),
+            None => panic!("{needle} not found in order after byte {at}: {body}"),
+        }
+    }
+}
+
+/// The data of a successful inquiry answer: `tr_name` .. `desc` with the request's echoes.
+#[allow(clippy::too_many_arguments)]
+pub fn bill_data(
+    code: &str,
+    hp: &str,
+    ref_id: &str,
+    tr_name: &str,
+    period: &str,
+    nominal: i64,
+    admin: i64,
+    selling_price: i64,
+    desc: Value,
+) -> Value {
+    json!({
+        "code": code,
+        "hp": hp,
+        "tr_name": tr_name,
+        "period": period,
+        "nominal": nominal,
+        "admin": admin,
+        "ref_id": ref_id,
+        "response_code": "00",
+        "message": "INQUIRY SUCCESS",
+        "price": nominal + admin,
+        "selling_price": selling_price,
+        "desc": desc,
+    })
+}
+
+/// Seed 001 / sandbox.md: PLNNONTAG's JAYUSMAN bill.
+pub fn jayusman(code: &str, hp: &str, ref_id: &str) -> Value {
+    let data = bill_data(
+        code,
+        hp,
+        ref_id,
+        "JAYUSMAN",
+        "",
+        696_400,
+        1_600,
+        696_200,
+        json!({
+            "transaksi": "PENYAMBUNGAN BARU",
+            "no_registrasi": "5392112011703",
+            "tanggal_registrasi": "20120524",
+        }),
+    );
+    assert_eq!(data["price"], json!(698_000));
+    data
+}
+
+/// The 15 desc keys of seed 002's PBB bill, in order.
+pub const PBB_DESC_KEYS: [&str; 15] = [
+    "tanggal",
+    "nop",
+    "tahun_pajak",
+    "lokasi",
+    "kelurahan",
+    "kecamatan",
+    "kode_kab_kota",
+    "kab_kota",
+    "luas_tanah",
+    "luas_gedung",
+    "jatuh_tempo",
+    "total_tagihan",
+    "denda",
+    "admin",
+    "total_bayar",
+];
+
+/// Seed 002 / sandbox.md: PBBKOT.CIMAHI's TESTING PBB bill.
+pub fn testing_pbb(hp: &str, ref_id: &str) -> Value {
+    let data = bill_data(
+        "PBBKOT.CIMAHI",
+        hp,
+        ref_id,
+        "TESTING PBB",
+        "201909",
+        203_857,
+        5_000,
+        208_857,
+        json!({
+            "tanggal": "2019-08-14 14:38:59",
+            "nop": "328073000401005610",
+            "tahun_pajak": "2019",
+            "lokasi": "KO. GRIYA ASRI CIPAGERAN",
+            "kelurahan": "CIPAGERAN",
+            "kecamatan": "CIMAHI UTARA",
+            "kode_kab_kota": "0023",
+            "kab_kota": "PEMKOT CIMAHI",
+            "luas_tanah": "113 M2",
+            "luas_gedung": "47 M2",
+            "jatuh_tempo": "31/10/2019",
+            "total_tagihan": 203_857,
+            "denda": 0,
+            "admin": 5_000,
+            "total_bayar": 208_857,
+        }),
+    );
+    assert_eq!(keys(&data["desc"]), PBB_DESC_KEYS);
+    assert_eq!(data["price"], json!(208_857));
+    data
+}
+
+/// Seed 003 / sandbox.md: PGAS's NGATIMUN bill.
+pub fn ngatimun(hp: &str, ref_id: &str) -> Value {
+    let data = bill_data(
+        "PGAS",
+        hp,
+        ref_id,
+        "NGATIMUN",
+        "0917",
+        322_002,
+        2_500,
+        323_902,
+        json!({
+            "address": "-",
+            "first_meter": "006538",
+            "last_meter": "006573",
+            "usage": 35,
+        }),
+    );
+    assert_eq!(data["price"], json!(324_502));
+    data
+}
+
+/// sandbox.md: PLNPOSTPAID's SUBCRIBER NAME bill (`530000000000`).
+pub fn subcriber(hp: &str, ref_id: &str) -> Value {
+    bill_data(
+        "PLNPOSTPAID",
+        hp,
+        ref_id,
+        "SUBCRIBER NAME",
+        "201608",
+        300_000,
+        2_500,
+        301_900,
+        json!({
+            "tarif": "R1",
+            "daya": 1300,
+            "lembar_tagihan": "1",
+            "tagihan": {"detail": [{
+                "periode": "201608",
+                "nilai_tagihan": "300000",
+                "admin": "2500",
+                "denda": "0",
+                "total": 302_500,
+            }]},
+        }),
+    )
+}
+
+/// The IAK message of an RC (spec/iak.md's table) for the failures these tests expect.
+pub fn message_of(rc: &str) -> &'static str {
+    match rc {
+        "01" => "INVOICE HAS BEEN PAID",
+        "11" => "DUPLICATE REF ID",
+        "14" => "INCORRECT DESTINATION NUMBER",
+        "20" => "PRODUCT UNREGISTERED",
+        "100" => "INVALID SIGNATURE",
+        "101" => "INVALID COMMAND",
+        "102" => "INVALID IP ADDRESS",
+        "103" => "TIMEOUT",
+        "106" => "PRODUCT IS TEMPORARILY OUT OF SERVICE",
+        "117" => "PAGE NOT FOUND",
+        "118" => "ACCOUNT SUSPENDED",
+        other => panic!("no message listed for RC {other}"),
+    }
+}
+
+/// A refused request: HTTP status, RC and its documented message, the request's format, the
+/// echoed fields (`echo` pairs), and no bill data.
+pub fn assert_failure(
+    r: &IakResponse,
+    format: Format,
+    http_status: u16,
+    rc: &str,
+    echo: &[(&str, &str)],
+) {
+    assert_eq!(r.http_status, http_status, "HTTP status: {}", r.body);
+    assert_format(r, format);
+    assert_eq!(r.rc().as_deref(), Some(rc), "response_code: {}", r.body);
+    if rc != "107" {
+        assert_eq!(
+            r.field("message").as_deref(),
+            Some(message_of(rc)),
+            "message: {}",
+            r.body
+        );
+    }
+    for (k, v) in echo {
+        assert_eq!(r.field(k).as_deref(), Some(*v), "echoed {k}: {}", r.body);
+    }
+    for k in ["tr_name", "nominal", "price", "selling_price", "desc"] {
+        assert!(
+            r.data.get(k).is_none(),
+            "a failure carries no {k}: {}",
+            r.body
+        );
+    }
+}
+
+/// A format error (RC 107) whose message names `field` as a word.
+pub fn assert_format_error(r: &IakResponse, format: Format, http_status: u16, field: Option<&str>) {
+    assert_failure(r, format, http_status, "107", &[]);
+    let message = r.field("message").unwrap_or_default();
+    assert!(
+        message.starts_with("XML FORMAT ERROR"),
+        "RC 107's message: {}",
+        r.body
+    );
+    if let Some(field) = field {
+        let named = message
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+            .any(|w| w == field);
+        assert!(named, "the message names {field}: {}", r.body);
+    }
+}
+
+/// Both formats, for tests that run in each.
+pub const FORMATS: [Format; 2] = [Format::Json, Format::Xml];
+
+/// Compare two successful answers of the same bill (different requests): every field but `tr_id`
+/// and `ref_id`, by string form (so a JSON and an XML answer compare too).
+pub fn assert_same_bill(a: &IakResponse, b: &IakResponse) {
+    for k in INQUIRY_FIELDS {
+        if k == "tr_id" || k == "ref_id" {
+            continue;
+        }
+        if k == "desc" {
+            assert_eq!(
+                stringly(&a.data["desc"]),
+                stringly(&b.data["desc"]),
+                "desc differs:\n{}\n{}",
+                a.body,
+                b.body
+            );
+        } else {
+            assert_eq!(
+                a.field(k),
+                b.field(k),
+                "field {k} differs:\n{}\n{}",
+                a.body,
+                b.body
+            );
+            assert!(a.field(k).is_some(), "field {k} missing: {}", a.body);
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! loket's integration tests: one binary (faster to link than one per file) that starts the real
+//! server on port 0 against a fresh database per test and talks to it over HTTP, plus the `loket`
+//! binary as a process. See `helpers.rs` for the harness.
+
+mod bad_input;
+mod cli;
+mod determinism;
+mod helpers;
+mod iak_inquiry;
+mod rc_rule;
+mod ref_id;
+mod signatures;
