@@ -9,13 +9,33 @@ use serde::Deserialize;
 pub struct Config {
     pub listen: String,
     pub database: String,
-    /// Run the whole server as a sandbox: every request is sandbox whatever key signed it.
-    pub sandbox: bool,
     pub quotes: QuotesConfig,
-    #[serde(rename = "sandbox_biller")]
-    pub sandbox_biller: SandboxConfig,
+    /// The sandbox: `[sandbox]` in the file, as spec/sandbox.md names its settings.
+    pub sandbox: SandboxConfig,
     pub limits: LimitsConfig,
     pub isikuota: IsikuotaConfig,
+    pub webhooks: WebhooksConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// Wait before each retry, in milliseconds; the last value repeats.
+    pub backoff_ms: Vec<u64>,
+    /// Attempts before a webhook is marked failed (`loket webhook resend` queues it again).
+    pub max_attempts: i64,
+    /// Per-attempt timeout.
+    pub timeout_ms: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            backoff_ms: vec![5_000, 15_000, 60_000, 300_000, 900_000, 3_600_000],
+            max_attempts: 8,
+            timeout_ms: 10_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -35,6 +55,9 @@ pub enum LifetimeSetting {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SandboxConfig {
+    /// Run the whole server as a sandbox: every request is sandbox whatever key signed it
+    /// (`loket serve --sandbox`).
+    pub enabled: bool,
     /// Pending sandbox payments resolve after this many seconds.
     pub pending_resolve_secs: u64,
     /// Delay before answering an inquiry "timeout" (RC 103); 0 answers at once.
@@ -60,11 +83,11 @@ impl Default for Config {
         Config {
             listen: "127.0.0.1:8080".into(),
             database: "sqlite://loket.db".into(),
-            sandbox: false,
             quotes: QuotesConfig::default(),
-            sandbox_biller: SandboxConfig::default(),
+            sandbox: SandboxConfig::default(),
             limits: LimitsConfig::default(),
             isikuota: IsikuotaConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }
@@ -80,6 +103,7 @@ impl Default for QuotesConfig {
 impl Default for SandboxConfig {
     fn default() -> Self {
         SandboxConfig {
+            enabled: false,
             pending_resolve_secs: 30,
             timeout_delay_ms: 0,
         }
@@ -135,12 +159,12 @@ mod tests {
         assert_eq!(c.quote_lifetime().unwrap(), QuoteLifetime::EndOfDay);
         assert_eq!(c.limits.max_body_bytes, 1 << 20);
         let c = Config::from_toml(
-            "sandbox = true\n[quotes]\nlifetime = 60\n[sandbox_biller]\ntimeout_delay_ms = 5\n",
+            "[quotes]\nlifetime = 60\n[sandbox]\nenabled = true\ntimeout_delay_ms = 5\n",
         )
         .unwrap();
-        assert!(c.sandbox);
+        assert!(c.sandbox.enabled);
         assert_eq!(c.quote_lifetime().unwrap(), QuoteLifetime::Seconds(60));
-        assert_eq!(c.sandbox_biller.timeout_delay_ms, 5);
+        assert_eq!(c.sandbox.timeout_delay_ms, 5);
         assert!(Config::from_toml("[quotes]\nlifetime = \"forever\"\n").is_err());
         assert!(Config::from_toml("typo = 1\n").is_err());
     }

@@ -22,6 +22,8 @@ pub struct InquiryInput {
     pub months: Option<u32>,
     pub nomor_identitas: Option<String>,
     pub amount: Option<Rupiah>,
+    /// How long the quote lives (IAK: the Jakarta day; isikuota: the inquiry session).
+    pub lifetime: loket_core::QuoteLifetime,
 }
 
 /// How an inquiry ended.
@@ -93,9 +95,9 @@ pub async fn inquire(
     });
     let (bill, scenario) = match outcome {
         SandboxOutcome::InquiryFails(rc) => {
-            if rc == Rc::Timeout && state.config.sandbox_biller.timeout_delay_ms > 0 {
+            if rc == Rc::Timeout && state.config.sandbox.timeout_delay_ms > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(
-                    state.config.sandbox_biller.timeout_delay_ms,
+                    state.config.sandbox.timeout_delay_ms,
                 ))
                 .await;
             }
@@ -126,7 +128,7 @@ pub async fn inquire(
         scenario: Some(scenario),
         noref: bill.noref,
         created_at: now,
-        expires_at: state.quote_lifetime.expires_at(now),
+        expires_at: input.lifetime.expires_at(now),
     };
     match state.store.insert_quote(quote).await {
         Ok(q) => Ok(InquiryResult::Quote(Box::new(q))),
@@ -219,12 +221,12 @@ pub async fn pay_quote(state: &AppState, quote: Quote) -> Result<PayResult, Stor
     });
     let resolve_at = match scenario {
         PaymentScenario::Pending { then: Some(_), .. } => {
-            now + state.config.sandbox_biller.pending_resolve_secs as i64
+            now + state.config.sandbox.pending_resolve_secs as i64
         }
         PaymentScenario::Pending { then: None, .. } => i64::MAX,
         _ => now + CRASH_GRACE_SECS,
     };
-    let payment = match state.store.place_payment(quote.clone(), resolve_at).await {
+    let payment = match state.store.place_payment(quote.tr_id, resolve_at).await {
         Ok(Placed::New(p)) => p,
         Ok(Placed::Existing(p)) => {
             return Ok(PayResult::Payment {

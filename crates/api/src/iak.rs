@@ -464,7 +464,7 @@ fn authenticate(
     let mode = if dev {
         Mode::Sandbox
     } else if live {
-        if state.config.sandbox {
+        if state.config.sandbox.enabled {
             Mode::Sandbox
         } else {
             Mode::Live
@@ -513,6 +513,7 @@ async fn inquiry(
             months,
             nomor_identitas: f.opt("nomor_identitas", false)?,
             amount: f.amount()?,
+            lifetime: state.quote_lifetime,
         })
     })();
     let input = match parsed {

@@ -8,9 +8,11 @@
 pub mod config;
 pub mod gateway;
 pub mod iak;
+pub mod isikuota;
 mod log;
 pub mod pdf;
 pub mod resolver;
+pub mod webhooks;
 
 pub use config::Config;
 
@@ -49,11 +51,22 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/bill/check", any(iak::bill_check))
         .route("/api/v1/bill/check/", any(iak::bill_check))
         .route("/api/v1/bill/check/{kind}", any(iak::bill_check_typed))
+        .route("/v1/order", any(isikuota::order))
+        .route("/v1/balance", any(isikuota::balance))
         .route("/api/v1/download/{tr_id}", get(iak::receipt_pdf))
         .route("/api/v1/download/{tr_id}/{format}", get(iak::receipt_json))
-        .fallback(iak::not_found)
+        .fallback(not_found)
         .layer(axum::middleware::from_fn(log::log_requests))
         .with_state(state)
+}
+
+/// Unknown paths: 404 in the envelope of the protocol the path belongs to.
+async fn not_found(uri: axum::http::Uri, headers: axum::http::HeaderMap) -> Response {
+    if uri.path().starts_with("/v1/") {
+        isikuota::not_found().into_response()
+    } else {
+        iak::not_found(headers).await
+    }
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
@@ -84,12 +97,14 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let resolver = tokio::spawn(resolver::run(state.clone(), stop_rx));
+    let resolver = tokio::spawn(resolver::run(state.clone(), stop_rx.clone()));
+    let webhooks = tokio::spawn(webhooks::run(state.clone(), stop_rx));
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     let _ = stop_tx.send(true);
     let _ = resolver.await;
+    let _ = webhooks.await;
     result
 }

@@ -10,6 +10,8 @@ use std::time::Duration;
 const TICK: Duration = Duration::from_millis(500);
 /// Most payments settled per tick.
 const BATCH: usize = 256;
+/// How long a claimed payment is left to this worker before another may take it.
+const LEASE_SECS: i64 = 60;
 
 pub async fn run(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     loop {
@@ -26,7 +28,10 @@ pub async fn run(state: AppState, mut shutdown: tokio::sync::watch::Receiver<boo
 /// Settle every due payment once; answers how many were settled.
 pub async fn resolve_due(state: &AppState) -> Result<usize, loket_store::StoreError> {
     let now = loket_core::jakarta::now();
-    let due = state.store.due_payments(now, BATCH).await?;
+    let due = state
+        .store
+        .claim_due_payments(now, LEASE_SECS, BATCH)
+        .await?;
     let mut settled = 0;
     for payment in due {
         let Some(quote) = state.store.quote(payment.tr_id).await? else {

@@ -44,6 +44,9 @@ enum Command {
     /// The money ledger.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Member webhooks: history and re-sending.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
     /// The sandbox biller.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
@@ -113,6 +116,9 @@ enum MemberCommand {
         /// Webhook URL; empty removes it.
         #[arg(long)]
         webhook_url: Option<String>,
+        /// Webhooks on every final state (true), or only after a pending answer (false).
+        #[arg(long)]
+        webhook_all: Option<bool>,
     },
 }
 
@@ -165,6 +171,22 @@ struct ProductSet {
 }
 
 #[derive(Subcommand)]
+enum WebhookCommand {
+    /// The newest webhooks, of one member or all.
+    List {
+        #[arg(long)]
+        username: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Queue a webhook again (its body unchanged), with fresh attempts.
+    Resend {
+        #[arg(long)]
+        id: i64,
+    },
+}
+
+#[derive(Subcommand)]
 enum SandboxCommand {
     /// Settle a pending sandbox payment now, instead of waiting for pending_resolve_secs.
     Resolve {
@@ -202,7 +224,9 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            // One line, whatever the error's source wrote (toml's errors span several lines).
+            let one_line = e.split_whitespace().collect::<Vec<_>>().join(" ");
+            eprintln!("error: {one_line}");
             ExitCode::FAILURE
         }
     }
@@ -279,6 +303,10 @@ async fn run(cli: Cli) -> Fallible<()> {
             }
         }
         Command::Call(cmd) => call::run(cmd).await,
+        Command::Webhook(cmd) => {
+            let store = open_store(&load_config(&cli)?).await?;
+            webhook(&store, cmd).await
+        }
         Command::Sandbox(SandboxCommand::Resolve {
             ref_id,
             to,
@@ -312,7 +340,7 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> Fallible<()> {
         config.listen = listen.clone();
     }
     if args.sandbox {
-        config.sandbox = true;
+        config.sandbox.enabled = true;
     }
     let store = open_store(&config).await?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
@@ -325,9 +353,13 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> Fallible<()> {
     println!(
         "loket listening on http://{addr} ({} database{})",
         store.backend(),
-        if config.sandbox { ", sandbox mode" } else { "" }
+        if config.sandbox.enabled {
+            ", sandbox mode"
+        } else {
+            ""
+        }
     );
-    tracing::info!(%addr, backend = store.backend(), sandbox = config.sandbox, "listening");
+    tracing::info!(%addr, backend = store.backend(), sandbox = config.sandbox.enabled, "listening");
     let state = AppState::new(store, config)?;
     loket_api::serve(listener, state, shutdown_signal())
         .await
@@ -480,6 +512,7 @@ async fn member(store: &Store, cmd: &MemberCommand) -> Fallible<()> {
             allowlist,
             suspended,
             webhook_url,
+            webhook_all,
         } => {
             if let Some(list) = allowlist {
                 loket_core::IpAllowlist::parse(list)?;
@@ -495,6 +528,7 @@ async fn member(store: &Store, cmd: &MemberCommand) -> Fallible<()> {
                         Some(u.clone())
                     }
                 }),
+                webhook_all: *webhook_all,
             };
             let m = store
                 .update_member(username, update)
@@ -681,4 +715,29 @@ async fn sandbox_resolve(
         &json!({"ref_id": p.ref_id, "tr_id": p.tr_id, "state": p.state.as_str(), "rc": p.rc.code(), "noref": p.noref}),
     );
     Ok(())
+}
+
+async fn webhook(store: &Store, cmd: &WebhookCommand) -> Fallible<()> {
+    match cmd {
+        WebhookCommand::List { username, limit } => {
+            let member_id = match username {
+                Some(u) => Some(find_member(store, u).await?.id),
+                None => None,
+            };
+            let list = store
+                .webhooks(member_id, *limit)
+                .await
+                .map_err(|e| e.to_string())?;
+            print_json(&serde_json::to_value(&list).unwrap_or_default());
+            Ok(())
+        }
+        WebhookCommand::Resend { id } => {
+            let w = store.resend_webhook(*id).await.map_err(|e| match e {
+                loket_store::StoreError::NotFound(_) => format!("no webhook {id}"),
+                e => e.to_string(),
+            })?;
+            print_json(&serde_json::to_value(&w).unwrap_or_default());
+            Ok(())
+        }
+    }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
+pub use crate::error::ClientError;
 pub use crate::iak_sign::{sign, signatures_match};
 use crate::xml;
 
@@ -46,26 +47,6 @@ pub struct InquiryParams {
     pub month: Option<String>,
     pub nomor_identitas: Option<String>,
     pub amount: Option<i64>,
-}
-
-/// Transport failures only: every HTTP answer, whatever its status, is an [`IakResponse`].
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    #[error("request timed out")]
-    Timeout,
-    #[error("transport error: {0}")]
-    Transport(#[source] reqwest::Error),
-}
-
-impl From<reqwest::Error> for ClientError {
-    fn from(e: reqwest::Error) -> Self {
-        if e.is_timeout() {
-            ClientError::Timeout
-        } else {
-            // The URL may carry a receipt signature: keep it out of messages.
-            ClientError::Transport(e.without_url())
-        }
-    }
 }
 
 /// A signing IAK client. Cheap to clone (the connection pool is shared).

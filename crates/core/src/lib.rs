@@ -46,3 +46,4 @@ pub use member::{Balance, IpAllowlist, Member};
 pub use quote::{Protocol, Quote, QuoteLifetime};
 pub mod payment;
 pub use payment::{Payment, PaymentState, Settlement};
+pub mod webhook;

@@ -22,6 +22,8 @@ pub struct Member {
     pub allowlist: IpAllowlist,
     pub suspended: bool,
     pub webhook_url: Option<String>,
+    /// Webhooks on every final state, not only after a pending answer.
+    pub webhook_all: bool,
     pub created_at: i64,
 }
 

@@ -61,6 +61,40 @@ pub struct MemberUpdate {
     pub allowlist: Option<String>,
     pub suspended: Option<bool>,
     pub webhook_url: Option<Option<String>>,
+    pub webhook_all: Option<bool>,
+}
+
+/// A webhook in the outbox.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Webhook {
+    pub id: i64,
+    pub member_id: i64,
+    pub payment_id: i64,
+    pub event: String,
+    pub url: String,
+    pub body: String,
+    /// pending | delivered | failed
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The result of one delivery attempt.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    Delivered {
+        status: u16,
+    },
+    /// Try again at `next_attempt_at`, or give up (`failed`) when attempts are exhausted.
+    Retry {
+        status: Option<u16>,
+        error: String,
+        next_attempt_at: Option<i64>,
+    },
 }
 
 /// The store, whichever database is behind it.
@@ -186,8 +220,8 @@ impl Store {
 
     /// Hold the quote's `selling_price` and record its payment in one transaction, or answer the
     /// payment the quote already has. [`StoreError::InsufficientBalance`]: nothing held.
-    pub async fn place_payment(&self, quote: Quote, resolve_at: i64) -> Result<Placed> {
-        dispatch!(self, s => s.place_payment(quote, resolve_at).await)
+    pub async fn place_payment(&self, tr_id: i64, resolve_at: i64) -> Result<Placed> {
+        dispatch!(self, s => s.place_payment(tr_id, resolve_at).await)
     }
 
     /// Settle a pending payment exactly once; a settled payment is answered as it is.
@@ -223,8 +257,14 @@ impl Store {
         dispatch!(self, s => s.payment_by_ref(member_id, mode, ref_id.to_string()).await)
     }
 
-    pub async fn due_payments(&self, now: i64, limit: usize) -> Result<Vec<Payment>> {
-        dispatch!(self, s => s.due_payments(now, limit).await)
+    /// Claim due pending payments for `lease_secs` (see the backend's docs).
+    pub async fn claim_due_payments(
+        &self,
+        now: i64,
+        lease_secs: i64,
+        limit: usize,
+    ) -> Result<Vec<Payment>> {
+        dispatch!(self, s => s.claim_due_payments(now, lease_secs, limit).await)
     }
 
     pub async fn pending_by_ref(&self, ref_id: &str) -> Result<Vec<Payment>> {
@@ -245,6 +285,29 @@ impl Store {
     /// Post (`true`) or void a hold; [`StoreError::Duplicate`] if it was already resolved.
     pub async fn resolve_hold(&self, hold_id: i64, post: bool) -> Result<()> {
         dispatch!(self, s => s.resolve_hold(hold_id, post).await)
+    }
+
+    /// Claim pending webhooks due for an attempt, for `lease_secs`.
+    pub async fn claim_due_webhooks(
+        &self,
+        now: i64,
+        lease_secs: i64,
+        limit: usize,
+    ) -> Result<Vec<Webhook>> {
+        dispatch!(self, s => s.claim_due_webhooks(now, lease_secs, limit).await)
+    }
+
+    pub async fn record_delivery(&self, id: i64, d: Delivery) -> Result<()> {
+        dispatch!(self, s => s.record_delivery(id, d).await)
+    }
+
+    /// The newest webhooks, of one member or all.
+    pub async fn webhooks(&self, member_id: Option<i64>, limit: usize) -> Result<Vec<Webhook>> {
+        dispatch!(self, s => s.webhooks(member_id, limit).await)
+    }
+
+    pub async fn resend_webhook(&self, id: i64) -> Result<Webhook> {
+        dispatch!(self, s => s.resend_webhook(id).await)
     }
 
     /// Replay the journal and compare with the cached balances and every invariant.

@@ -230,7 +230,7 @@ async fn the_timeout_rc_waits_only_when_configured() {
     assert!(started.elapsed() < Duration::from_millis(1500), "at once");
 
     let mut config = Config::default();
-    config.sandbox_biller.timeout_delay_ms = 1000;
+    config.sandbox.timeout_delay_ms = 1000;
     let app = spawn_app_with(config).await;
     let m = app.create_member("081200000107").await;
     let started = Instant::now();

@@ -95,10 +95,8 @@ async fn the_live_key_means_live_mode_which_has_no_upstream_yet() {
 
 #[tokio::test]
 async fn a_sandbox_server_answers_live_keys_from_the_sandbox() {
-    let config = Config {
-        sandbox: true,
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.sandbox.enabled = true;
     let app = spawn_app_with(config).await;
     let m = app.create_member("081200000405").await;
     for format in FORMATS {

@@ -52,6 +52,8 @@ CREATE TABLE members (
     ip_allowlist    TEXT NOT NULL DEFAULT '',
     suspended       INTEGER NOT NULL DEFAULT 0,
     webhook_url     TEXT,
+    webhook_all     INTEGER NOT NULL DEFAULT 0,  -- webhooks on every final state, not only after pending
+
     live_account    INTEGER NOT NULL UNIQUE REFERENCES accounts(id),
     sandbox_account INTEGER NOT NULL UNIQUE REFERENCES accounts(id),
     created_at      INTEGER NOT NULL
@@ -125,3 +127,23 @@ CREATE TABLE payments (
     UNIQUE (member_id, mode, ref_id)
 );
 CREATE INDEX payments_pending ON payments (resolve_at) WHERE state = 'pending';
+
+-- The webhook outbox: written in the transaction that settles the payment, delivered later.
+CREATE TABLE webhooks (
+    id              INTEGER PRIMARY KEY,
+    member_id       INTEGER NOT NULL REFERENCES members(id),
+    payment_id      INTEGER NOT NULL REFERENCES payments(id),
+    event           TEXT NOT NULL,
+    url             TEXT NOT NULL,
+    body            TEXT NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_status     INTEGER,
+    last_error      TEXT,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    -- one event per final state of a payment
+    UNIQUE (payment_id, event)
+);
+CREATE INDEX webhooks_due ON webhooks (next_attempt_at) WHERE state = 'pending';

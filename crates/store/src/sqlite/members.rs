@@ -5,7 +5,7 @@ use loket_core::{IpAllowlist, Member};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 const COLUMNS: &str =
-    "id, username, name, api_id, api_key, dev_api_key, secret_key, ip_allowlist, suspended, webhook_url, created_at";
+    "id, username, name, api_id, api_key, dev_api_key, secret_key, ip_allowlist, suspended, webhook_url, created_at, webhook_all";
 
 fn row_to_member(r: &Row<'_>) -> rusqlite::Result<Member> {
     let allow: String = r.get(7)?;
@@ -22,6 +22,7 @@ fn row_to_member(r: &Row<'_>) -> rusqlite::Result<Member> {
         suspended: r.get(8)?,
         webhook_url: r.get(9)?,
         created_at: r.get(10)?,
+        webhook_all: r.get(11)?,
     })
 }
 
@@ -96,10 +97,14 @@ impl SqliteStore {
             if let Some(w) = u.webhook_url {
                 m.webhook_url = w;
             }
+            if let Some(all) = u.webhook_all {
+                m.webhook_all = all;
+            }
             c.execute(
-                "UPDATE members SET name = ?2, ip_allowlist = ?3, suspended = ?4, webhook_url = ?5 WHERE id = ?1",
-                params![m.id, m.name, m.allowlist.to_string(), m.suspended, m.webhook_url],
+                "UPDATE members SET name = ?2, ip_allowlist = ?3, suspended = ?4, webhook_url = ?5, webhook_all = ?6 WHERE id = ?1",
+                params![m.id, m.name, m.allowlist.to_string(), m.suspended, m.webhook_url, m.webhook_all],
             )
+
             .map_err(db_err)?;
             Ok(m)
         })

@@ -6,6 +6,7 @@ mod members;
 mod payments;
 mod products;
 mod quotes;
+mod webhooks;
 
 use crate::ledger::{self, AccountRow, JournalRow, PaymentRow, Side, Sums, TransferKind};
 use crate::{LedgerReport, Result, StoreError};
@@ -228,7 +229,7 @@ impl SqliteStore {
         amount: loket_core::Rupiah,
     ) -> Result<loket_core::Balance> {
         if amount.get() <= 0 {
-            return Err(StoreError::Database("a deposit must be positive".into()));
+            return Err(StoreError::Invalid("a deposit must be positive".into()));
         }
         self.write(move |c| {
             let account = member_account(c, member_id, side)?;

@@ -7,7 +7,7 @@ use super::{
 };
 use crate::ledger::Side;
 use crate::{Placed, Result, StoreError};
-use loket_core::{Mode, Payment, PaymentState, Quote, Rc, Rupiah, Settlement};
+use loket_core::{Mode, Payment, PaymentState, Protocol, Quote, Rc, Rupiah, Settlement};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 const COLUMNS: &str = "id, tr_id, member_id, mode, ref_id, state, rc, amount, hold_id, noref, balance_after, resolve_at, attempts, flagged, resolved_by, created_at, updated_at";
@@ -152,13 +152,21 @@ pub(crate) fn resolve_hold(c: &Connection, hold_id: i64, post: bool) -> Result<(
 impl SqliteStore {
     /// Hold the quote's `selling_price` and record the payment, atomically; or answer the payment
     /// the quote already has. `resolve_at`: when the resolver should look at it if still pending.
-    pub async fn place_payment(&self, quote: Quote, resolve_at: i64) -> Result<Placed> {
+    pub async fn place_payment(&self, tr_id: i64, resolve_at: i64) -> Result<Placed> {
         self.write(move |c| {
-            if let Some(existing) = payment_where(c, "tr_id = ?1", [quote.tr_id])? {
+            if let Some(existing) = payment_where(c, "tr_id = ?1", [tr_id])? {
                 return Ok(Placed::Existing(existing));
             }
+            // The stored quote, not a caller's copy, decides what is held.
+            let quote: Quote = super::quotes::get_quote(c, tr_id)?.ok_or(StoreError::NotFound("quote"))?;
             let now = loket_core::jakarta::now();
-            let member = member_account(c, quote.member_id, quote.mode)?;
+            // isikuota's testing payments charge nothing (spec/sandbox.md): the house pays them
+            // from the sandbox's external account, so the ledger still balances.
+            let member = if quote.protocol == Protocol::Isikuota && quote.mode == Mode::Sandbox {
+                account_id(c, super::external_code(Side::Sandbox))?
+            } else {
+                member_account(c, quote.member_id, quote.mode)?
+            };
             let upstream = upstream_account(c, &quote.biller)?;
             let reference = quote.tr_id.to_string();
             let hold_id = hold(c, member, upstream, quote.selling_price.get(), "payment", Some(&reference))?;
@@ -227,7 +235,9 @@ impl SqliteStore {
                     .map_err(db_err)?;
                 }
             }
-            payment_where(c, "id = ?1", [p.id])?.ok_or(StoreError::NotFound("payment"))
+            let settled = payment_where(c, "id = ?1", [p.id])?.ok_or(StoreError::NotFound("payment"))?;
+            enqueue_webhook(c, &settled, by.is_some(), now)?;
+            Ok(settled)
         })
         .await
     }
@@ -271,15 +281,22 @@ impl SqliteStore {
         .await
     }
 
-    /// Pending sandbox-or-upstream payments whose `resolve_at` has come, oldest first.
-    pub async fn due_payments(&self, now: i64, limit: usize) -> Result<Vec<Payment>> {
-        self.read(move |c| {
+    /// Claim pending payments whose `resolve_at` has come, oldest first: their `resolve_at` moves
+    /// `lease_secs` ahead, so no other worker takes them meanwhile, and a worker that dies leaves
+    /// them to be claimed again after the lease.
+    pub async fn claim_due_payments(
+        &self,
+        now: i64,
+        lease_secs: i64,
+        limit: usize,
+    ) -> Result<Vec<Payment>> {
+        self.write(move |c| {
             let mut st = c
                 .prepare(&format!(
-                    "SELECT {COLUMNS} FROM payments WHERE state = 'pending' AND resolve_at IS NOT NULL AND resolve_at <= ?1 ORDER BY resolve_at LIMIT ?2"
+                    "UPDATE payments SET resolve_at = ?2 WHERE id IN (SELECT id FROM payments WHERE state = 'pending' AND resolve_at IS NOT NULL AND resolve_at <= ?1 ORDER BY resolve_at LIMIT ?3) RETURNING {COLUMNS}"
                 ))
                 .map_err(db_err)?;
-            let rows = st.query_map(params![now, limit as i64], row_to_payment).map_err(db_err)?;
+            let rows = st.query_map(params![now, now + lease_secs, limit as i64], row_to_payment).map_err(db_err)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
         })
         .await
@@ -338,4 +355,43 @@ impl SqliteStore {
     pub async fn resolve_hold(&self, hold_id: i64, post: bool) -> Result<()> {
         self.write(move |c| resolve_hold(c, hold_id, post)).await
     }
+}
+
+/// Put the member's webhook for a settled payment in the outbox, in the settling transaction:
+/// when the payment was settled after its answer (`after_answer`: by the resolver, an operator or
+/// an upstream's callback), or on every final state when the member asked for that.
+fn enqueue_webhook(c: &Connection, p: &Payment, after_answer: bool, now: i64) -> Result<()> {
+    let (url, all): (Option<String>, bool) = c
+        .query_row(
+            "SELECT webhook_url, webhook_all FROM members WHERE id = ?1",
+            [p.member_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(db_err)?;
+    let Some(url) = url.filter(|u| !u.is_empty()) else {
+        return Ok(());
+    };
+    if !(after_answer || all) {
+        return Ok(());
+    }
+    let quote = super::quotes::get_quote(c, p.tr_id)?.ok_or(StoreError::NotFound("quote"))?;
+    let product_name: String = c
+        .query_row(
+            "SELECT name FROM products WHERE code = ?1",
+            [&quote.code],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db_err)?
+        .unwrap_or_else(|| quote.code.clone());
+    let Some((event, body)) = loket_core::webhook::order_event(&quote, p, &product_name, now)
+    else {
+        return Ok(());
+    };
+    c.execute(
+        "INSERT OR IGNORE INTO webhooks (member_id, payment_id, event, url, body, state, next_attempt_at, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6, ?6)",
+        params![p.member_id, p.id, event, url, body, now],
+    )
+    .map_err(db_err)?;
+    Ok(())
 }
