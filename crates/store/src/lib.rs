@@ -6,9 +6,11 @@
 //! Messages never contain secrets: SQL parameters are not included in them.
 
 pub mod ledger;
+mod postgres;
 mod sqlite;
 
 pub use ledger::{LedgerReport, Side};
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use loket_core::quote::NewQuote;
@@ -101,6 +103,7 @@ pub enum Delivery {
 #[derive(Clone)]
 pub enum Store {
     Sqlite(SqliteStore),
+    Postgres(PostgresStore),
 }
 
 /// The balance a new member starts with on the sandbox side (spec/sandbox.md).
@@ -110,13 +113,21 @@ macro_rules! dispatch {
     ($self:ident, $s:ident => $e:expr) => {
         match $self {
             Store::Sqlite($s) => $e,
+            Store::Postgres($s) => $e,
         }
     };
 }
 
 impl Store {
-    /// Open (creating if missing) and migrate the database at `url`.
+    /// Open (creating if missing) and migrate the database at `url`: `sqlite://PATH`, or
+    /// `postgres://` / `postgresql://` (libpq's URL form; the database must exist, its tables are
+    /// created; `options=-c%20search_path%3DSCHEMA` selects a schema, `pool_max_size=N` the
+    /// connections of this instance).
     pub async fn open(url: &str) -> Result<Store> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let store = PostgresStore::open(url).await?;
+            return Ok(Store::Postgres(store));
+        }
         if let Some(path) = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
@@ -128,7 +139,10 @@ impl Store {
     }
 
     pub fn backend(&self) -> &'static str {
-        dispatch!(self, _s => "sqlite")
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
     }
 
     pub async fn ping(&self) -> Result<()> {
@@ -173,6 +187,13 @@ impl Store {
 
     pub async fn balance(&self, member_id: i64, side: Side) -> Result<Balance> {
         dispatch!(self, s => s.balance(member_id, side).await)
+    }
+
+    /// The balance (credits - debits posted) of any ledger account by its code: `revenue`,
+    /// `sandbox:revenue`, `upstream:NAME`, `member:ID:live`, ...; `None` when there is no such
+    /// account.
+    pub async fn account_balance_by_code(&self, code: &str) -> Result<Option<i64>> {
+        dispatch!(self, s => s.account_balance_by_code(code.to_string()).await)
     }
 
     /// Deposit from the external account into a member's balance; answers the new balance.

@@ -222,6 +222,20 @@ impl SqliteStore {
             .await
     }
 
+    pub async fn account_balance_by_code(&self, code: String) -> Result<Option<i64>> {
+        self.read(move |c| {
+            use rusqlite::OptionalExtension;
+            c.query_row(
+                "SELECT credits_posted - debits_posted FROM accounts WHERE code = ?1",
+                [code],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)
+        })
+        .await
+    }
+
     pub async fn deposit(
         &self,
         member_id: i64,

@@ -1,0 +1,490 @@
+//! PostgreSQL backend: the same schema meaning and invariants as the SQLite one, for several loket
+//! instances sharing one database.
+//!
+//! - Connections come from a pool (`deadpool-postgres`, default 16 per instance; the URL's
+//!   `pool_max_size=N` changes it). No TLS yet (`NoTls`): reach the server over localhost, a
+//!   private network or a tunnel (docs/postgres.md).
+//! - Every write is one transaction at READ COMMITTED. That is enough because no money decision is
+//!   read-then-written in Rust: the balance check and the hold are one conditional `UPDATE`, an
+//!   overdraft trips the `accounts` CHECK, a second resolution of a hold trips
+//!   `UNIQUE(pending_id)`, a second payment for a quote waits on the quote's row lock and then sees
+//!   the first, and a settlement locks its payment row (`FOR UPDATE`) before looking at its state.
+//! - A transaction that fails with a serialization failure (40001) or a deadlock (40P01) is run
+//!   again from the start, up to [`MAX_ATTEMPTS`] times. Two balance rows are always locked in id
+//!   order, so deadlocks between transfers do not arise in the first place.
+//! - Background workers claim due rows with `FOR UPDATE SKIP LOCKED` and a lease, so instances
+//!   never wait on each other nor take the same payment or webhook.
+//! - Migrations run in one transaction under `pg_advisory_xact_lock`: instances that start
+//!   together apply them once.
+
+mod members;
+mod payments;
+mod products;
+mod quotes;
+mod webhooks;
+
+use crate::ledger::{self, AccountRow, JournalRow, PaymentRow, Side, Sums, TransferKind};
+use crate::{LedgerReport, Result, StoreError};
+use deadpool_postgres::{
+    GenericClient, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime,
+};
+use std::time::Duration;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{IsolationLevel, NoTls};
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+
+/// Connections per instance unless the URL says `pool_max_size=N`.
+pub const DEFAULT_POOL_SIZE: usize = 16;
+/// Runs of one transaction, the first included, when it keeps failing with 40001 / 40P01.
+pub const MAX_ATTEMPTS: u32 = 10;
+/// How long a request waits for a free connection before it fails (RC 91 / INTERNAL_ERROR).
+const POOL_WAIT: Duration = Duration::from_secs(30);
+/// `pg_advisory_xact_lock` key space of the migrations ("loket" in ASCII); the second key is the
+/// schema's, so instances migrating different schemas do not wait on each other.
+const MIGRATION_LOCK: i32 = 0x6c6f_6b65;
+
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+/// What can go wrong inside a transaction: the database's error, kept whole so its SQLSTATE
+/// decides whether to run the transaction again, or a domain refusal.
+pub(crate) enum Fail {
+    Pg(tokio_postgres::Error),
+    Store(StoreError),
+}
+
+impl From<tokio_postgres::Error> for Fail {
+    fn from(e: tokio_postgres::Error) -> Fail {
+        Fail::Pg(e)
+    }
+}
+
+impl From<StoreError> for Fail {
+    fn from(e: StoreError) -> Fail {
+        Fail::Store(e)
+    }
+}
+
+impl From<Fail> for StoreError {
+    fn from(f: Fail) -> StoreError {
+        match f {
+            Fail::Pg(e) => pg_err(e),
+            Fail::Store(e) => e,
+        }
+    }
+}
+
+pub(crate) type TxResult<T> = std::result::Result<T, Fail>;
+
+/// The SQLSTATE of a database error, if the server sent one.
+pub(crate) fn sqlstate(e: &tokio_postgres::Error) -> Option<&SqlState> {
+    e.as_db_error().map(|d| d.code())
+}
+
+pub(crate) fn is_unique_violation(f: &Fail) -> bool {
+    matches!(f, Fail::Pg(e) if sqlstate(e) == Some(&SqlState::UNIQUE_VIOLATION))
+}
+
+fn is_retryable(e: &tokio_postgres::Error) -> bool {
+    matches!(
+        sqlstate(e),
+        Some(&SqlState::T_R_SERIALIZATION_FAILURE) | Some(&SqlState::T_R_DEADLOCK_DETECTED)
+    )
+}
+
+/// A database error as the store reports it. The message is the server's (no SQL parameters, no
+/// DETAIL line, which may quote row values), or the client's for connection failures.
+pub(crate) fn pg_err(e: tokio_postgres::Error) -> StoreError {
+    let Some(db) = e.as_db_error() else {
+        return StoreError::Database(e.to_string());
+    };
+    match *db.code() {
+        SqlState::UNIQUE_VIOLATION => StoreError::Duplicate("row"),
+        // Only the accounts table's CHECKs can fail on a valid request: an overdraft.
+        SqlState::CHECK_VIOLATION if db.table() == Some("accounts") => {
+            StoreError::InsufficientBalance
+        }
+        SqlState::NUMERIC_VALUE_OUT_OF_RANGE => StoreError::Invalid("amount out of range".into()),
+        _ => StoreError::Database(format!("{} ({})", db.message(), db.code().code())),
+    }
+}
+
+/// A short random pause before running a transaction again: 1-16 ms times the attempt number.
+pub(crate) async fn backoff(attempt: u32) {
+    let mut b = [0u8; 1];
+    let _ = getrandom::getrandom(&mut b);
+    let ms = u64::from(b[0] % 16 + 1) * u64::from(attempt);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+/// Run `$body` (an expression using the transaction `$tx`, with `?` for [`Fail`]) in one
+/// transaction, committed at the end; run it all again, on a fresh transaction, when the
+/// database answers a serialization failure or a deadlock.
+macro_rules! transaction {
+    ($store:expr, |$tx:ident| $body:expr) => {
+        transaction!(
+            $store,
+            tokio_postgres::IsolationLevel::ReadCommitted,
+            false,
+            |$tx| $body
+        )
+    };
+    ($store:expr, $isolation:expr, $read_only:expr, |$tx:ident| $body:expr) => {{
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let mut client = $store.client().await?;
+            let result: $crate::postgres::TxResult<_> = async {
+                let $tx = client
+                    .build_transaction()
+                    .isolation_level($isolation)
+                    .read_only($read_only)
+                    .start()
+                    .await?;
+                let value = $body;
+                $tx.commit().await?;
+                Ok(value)
+            }
+            .await;
+            match result {
+                Ok(value) => break Ok(value),
+                Err($crate::postgres::Fail::Pg(e))
+                    if $crate::postgres::retry_after(&e, attempt) =>
+                {
+                    $crate::postgres::backoff(attempt).await;
+                }
+                Err(e) => break Err($crate::StoreError::from(e)),
+            }
+        }
+    }};
+}
+pub(crate) use transaction;
+
+/// Should a transaction that failed with `e` on its `attempt`-th run be run again?
+pub(crate) fn retry_after(e: &tokio_postgres::Error, attempt: u32) -> bool {
+    let retry = is_retryable(e) && attempt < MAX_ATTEMPTS;
+    if retry {
+        tracing::debug!(attempt, error = %e, "postgres: transaction conflict, running it again");
+    }
+    retry
+}
+
+/// The URL without loket's own parameters (`pool_max_size`), and the pool size.
+pub(crate) fn split_url(url: &str) -> Result<(String, usize)> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_string(), DEFAULT_POOL_SIZE));
+    };
+    let mut size = DEFAULT_POOL_SIZE;
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("pool_max_size", v)) => {
+                size = v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    StoreError::Invalid(format!("pool_max_size must be a positive number: {v}"))
+                })?;
+            }
+            _ => kept.push(pair),
+        }
+    }
+    if kept.is_empty() {
+        Ok((base.to_string(), size))
+    } else {
+        Ok((format!("{base}?{}", kept.join("&")), size))
+    }
+}
+
+impl PostgresStore {
+    /// Connect to `url` (`postgres://` or `postgresql://`, libpq's URL form; `options=-c
+    /// search_path=SCHEMA` selects a schema) and apply the migrations it lacks.
+    pub async fn open(url: &str) -> Result<PostgresStore> {
+        let (url, pool_size) = split_url(url)?;
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Invalid(format!("invalid PostgreSQL URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("loket");
+        }
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(Duration::from_secs(15)))
+            .build()
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        let store = PostgresStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub(crate) async fn client(&self) -> Result<Object> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Database(format!("no database connection: {e}")))
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        transaction!(self, |tx| {
+            // Instances starting together take turns; the second finds everything applied.
+            tx.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext(coalesce(current_schema(), '')))",
+                &[&MIGRATION_LOCK],
+            )
+            .await?;
+            tx.batch_execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+            )
+            .await?;
+            for (version, sql) in MIGRATIONS {
+                let done: bool = tx
+                    .query_one(
+                        "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)",
+                        &[version],
+                    )
+                    .await?
+                    .try_get(0)?;
+                if !done {
+                    tx.batch_execute(sql).await?;
+                    tx.execute(
+                        "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+                        &[version, &loket_core::jakarta::now()],
+                    )
+                    .await?;
+                    tracing::info!(version, "postgres: migration applied");
+                }
+            }
+        })
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        let c = self.client().await?;
+        c.simple_query("SELECT 1").await.map_err(pg_err)?;
+        Ok(())
+    }
+
+    pub async fn balance(&self, member_id: i64, side: Side) -> Result<loket_core::Balance> {
+        let c = self.client().await?;
+        let r: TxResult<_> = async {
+            let account = member_account(&c, member_id, side).await?;
+            account_balance(&c, account).await
+        }
+        .await;
+        Ok(r?)
+    }
+
+    pub async fn account_balance_by_code(&self, code: String) -> Result<Option<i64>> {
+        let c = self.client().await?;
+        let st = c
+            .prepare_cached("SELECT credits_posted - debits_posted FROM accounts WHERE code = $1")
+            .await
+            .map_err(pg_err)?;
+        let row = c.query_opt(&st, &[&code]).await.map_err(pg_err)?;
+        row.map(|r| r.try_get(0)).transpose().map_err(pg_err)
+    }
+
+    pub async fn deposit(
+        &self,
+        member_id: i64,
+        side: Side,
+        amount: loket_core::Rupiah,
+    ) -> Result<loket_core::Balance> {
+        if amount.get() <= 0 {
+            return Err(StoreError::Invalid("a deposit must be positive".into()));
+        }
+        transaction!(self, |tx| {
+            let account = member_account(&tx, member_id, side).await?;
+            let external = account_id(&tx, external_code(side)).await?;
+            transfer(&tx, external, account, amount.get(), "deposit", None).await?;
+            account_balance(&tx, account).await?
+        })
+    }
+
+    /// Replay the journal against one snapshot (REPEATABLE READ, read only) of accounts, journal
+    /// and payments: writers are not blocked meanwhile.
+    pub async fn verify_ledger(&self) -> Result<LedgerReport> {
+        transaction!(self, IsolationLevel::RepeatableRead, true, |tx| {
+            verify_snapshot(&tx).await?
+        })
+    }
+}
+
+async fn verify_snapshot(c: &impl GenericClient) -> TxResult<LedgerReport> {
+    let mut accounts = Vec::new();
+    for r in c
+        .query(
+            "SELECT id, code, kind, debits_posted, credits_posted, debits_pending, credits_pending FROM accounts",
+            &[],
+        )
+        .await?
+    {
+        let kind: String = r.try_get(2)?;
+        accounts.push(AccountRow {
+            id: r.try_get(0)?,
+            code: r.try_get(1)?,
+            is_member: kind.starts_with("member"),
+            sums: Sums {
+                debits_posted: r.try_get(3)?,
+                credits_posted: r.try_get(4)?,
+                debits_pending: r.try_get(5)?,
+                credits_pending: r.try_get(6)?,
+            },
+        });
+    }
+    let mut journal = Vec::new();
+    for r in c
+        .query(
+            "SELECT id, debit_account, credit_account, amount, kind, pending_id FROM transfers ORDER BY id",
+            &[],
+        )
+        .await?
+    {
+        let kind: String = r.try_get(4)?;
+        journal.push(JournalRow {
+            id: r.try_get(0)?,
+            debit: r.try_get(1)?,
+            credit: r.try_get(2)?,
+            amount: r.try_get(3)?,
+            kind: TransferKind::parse(&kind).unwrap_or(TransferKind::Single),
+            pending_id: r.try_get(5)?,
+        });
+    }
+    let mut payments = Vec::new();
+    for r in c
+        .query("SELECT id, state, amount, hold_id FROM payments", &[])
+        .await?
+    {
+        payments.push(PaymentRow {
+            id: r.try_get(0)?,
+            state: r.try_get(1)?,
+            amount: r.try_get(2)?,
+            hold_id: r.try_get(3)?,
+        });
+    }
+    Ok(ledger::verify(&accounts, &journal, &payments))
+}
+
+pub(crate) fn external_code(side: Side) -> &'static str {
+    match side {
+        Side::Live => "external",
+        Side::Sandbox => "sandbox:external",
+    }
+}
+
+pub(crate) async fn account_id(c: &impl GenericClient, code: &str) -> TxResult<i64> {
+    let st = c
+        .prepare_cached("SELECT id FROM accounts WHERE code = $1")
+        .await?;
+    match c.query_opt(&st, &[&code]).await? {
+        Some(r) => Ok(r.try_get(0)?),
+        None => Err(StoreError::NotFound("account").into()),
+    }
+}
+
+pub(crate) async fn member_account(
+    c: &impl GenericClient,
+    member_id: i64,
+    side: Side,
+) -> TxResult<i64> {
+    let sql = match side {
+        Side::Live => "SELECT live_account FROM members WHERE id = $1",
+        Side::Sandbox => "SELECT sandbox_account FROM members WHERE id = $1",
+    };
+    let st = c.prepare_cached(sql).await?;
+    match c.query_opt(&st, &[&member_id]).await? {
+        Some(r) => Ok(r.try_get(0)?),
+        None => Err(StoreError::NotFound("member").into()),
+    }
+}
+
+pub(crate) async fn account_balance(
+    c: &impl GenericClient,
+    account: i64,
+) -> TxResult<loket_core::Balance> {
+    let st = c
+        .prepare_cached(
+            "SELECT credits_posted - debits_posted, debits_pending FROM accounts WHERE id = $1",
+        )
+        .await?;
+    let r = c.query_one(&st, &[&account]).await?;
+    Ok(loket_core::Balance {
+        balance: loket_core::Rupiah::new(r.try_get(0)?),
+        held: loket_core::Rupiah::new(r.try_get(1)?),
+    })
+}
+
+/// Run `first` on `a` and `second` on `b`, the lower account id first: every transaction that
+/// touches two balance rows locks them in the same order, so transfers never deadlock each other.
+pub(crate) async fn in_id_order(
+    c: &impl GenericClient,
+    (a, first): (i64, &str),
+    (b, second): (i64, &str),
+    amount: i64,
+) -> TxResult<()> {
+    let mut steps = [(a, first), (b, second)];
+    if b < a {
+        steps.swap(0, 1);
+    }
+    for (id, sql) in steps {
+        let st = c.prepare_cached(sql).await?;
+        c.execute(&st, &[&id, &amount]).await?;
+    }
+    Ok(())
+}
+
+/// Append a posted transfer and move both cached balances, in the caller's transaction. An
+/// overdraft of a member fails the accounts CHECK: [`StoreError::InsufficientBalance`].
+pub(crate) async fn transfer(
+    c: &impl GenericClient,
+    debit: i64,
+    credit: i64,
+    amount: i64,
+    reason: &str,
+    reference: Option<&str>,
+) -> TxResult<i64> {
+    debug_assert!(amount > 0);
+    in_id_order(
+        c,
+        (
+            debit,
+            "UPDATE accounts SET debits_posted = debits_posted + $2 WHERE id = $1",
+        ),
+        (
+            credit,
+            "UPDATE accounts SET credits_posted = credits_posted + $2 WHERE id = $1",
+        ),
+        amount,
+    )
+    .await?;
+    let st = c
+        .prepare_cached(
+            "INSERT INTO transfers (debit_account, credit_account, amount, kind, reason, reference, created_at) VALUES ($1, $2, $3, 'single', $4, $5, $6) RETURNING id",
+        )
+        .await?;
+    let r = c
+        .query_one(
+            &st,
+            &[
+                &debit,
+                &credit,
+                &amount,
+                &reason,
+                &reference,
+                &loket_core::jakarta::now(),
+            ],
+        )
+        .await?;
+    Ok(r.try_get(0)?)
+}
