@@ -8,6 +8,8 @@
 pub mod ledger;
 mod postgres;
 mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use ledger::{LedgerReport, Side};
 pub use postgres::PostgresStore;

@@ -1,4 +1,6 @@
-//! The money ledger against spec/ledger.md, through the store's public API on a real SQLite file.
+//! The money ledger against spec/ledger.md, through the store's public API on a real database:
+//! every test runs once per backend (`#[each_backend]`: SQLite, and PostgreSQL when
+//! `LOKET_TEST_DATABASE_URL` is set; `loket_store::testing` picks the database).
 //!
 //! `ledger_matches_model`: a hand-rolled state machine. proptest generates a list of operations
 //! (deposit, withdraw, hold, post/void, restart, verify) on 2-3 members and both sides; each is run
@@ -12,6 +14,7 @@
 use loket_core::quote::NewQuote;
 use loket_core::{Balance, Mode, PaymentState, Protocol, Quote, Rc, Rupiah, Settlement};
 use loket_store::{new_keys, LedgerReport, Placed, Side, Store, StoreError, SANDBOX_START_BALANCE};
+use loket_test_macros::each_backend;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use std::collections::BTreeSet;
@@ -34,7 +37,7 @@ fn side_index(side: Side) -> usize {
 }
 
 fn db_url(dir: &Path) -> String {
-    format!("sqlite://{}", dir.join("l.db").display())
+    loket_store::testing::database_url(dir)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -415,7 +418,7 @@ async fn run_case(members: usize, ops: Vec<Op>) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-#[test]
+#[each_backend]
 fn ledger_matches_model() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -510,20 +513,13 @@ async fn clean_report(store: &Store) -> LedgerReport {
     r
 }
 
-/// The balance of a non-member account, read straight from the database file (the store's API
-/// has no reader for them); read-only.
-fn account_balance(dir: &Path, code: &str) -> i64 {
-    let c = rusqlite::Connection::open_with_flags(
-        dir.join("l.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .expect("open the database read-only");
-    c.query_row(
-        "SELECT credits_posted - debits_posted FROM accounts WHERE code = ?1",
-        [code],
-        |r| r.get(0),
-    )
-    .expect("the account exists")
+/// The balance of a non-member account (revenue, an upstream).
+async fn account_balance(store: &Store, code: &str) -> i64 {
+    store
+        .account_balance_by_code(code)
+        .await
+        .expect("the store answers")
+        .unwrap_or_else(|| panic!("the account {code} exists"))
 }
 
 fn success(noref: &str, cost: i64) -> Settlement {
@@ -533,7 +529,7 @@ fn success(noref: &str, cost: i64) -> Settlement {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[each_backend(flavor = "multi_thread", worker_threads = 4)]
 async fn payment_is_placed_once_and_settled_once() {
     let dir = tempfile::tempdir().unwrap();
     let store = new_store(dir.path()).await;
@@ -617,9 +613,9 @@ async fn payment_is_placed_once_and_settled_once() {
     assert_eq!(done.resolved_by.as_deref(), Some("test"));
     assert_eq!(done.resolve_at, None);
     assert_eq!(sandbox_balance(&store, m).await, bal(start - PRICE, 0));
-    assert_eq!(account_balance(dir.path(), "sandbox:revenue"), 200);
-    assert_eq!(account_balance(dir.path(), "upstream:sandbox"), 9_800);
-    assert_eq!(account_balance(dir.path(), "revenue"), 0);
+    assert_eq!(account_balance(&store, "sandbox:revenue").await, 200);
+    assert_eq!(account_balance(&store, "upstream:sandbox").await, 9_800);
+    assert_eq!(account_balance(&store, "revenue").await, 0);
     let r = clean_report(&store).await;
     assert_eq!((r.pending_holds, r.payments), (0, 1));
     let transfers_after_settle = r.transfers;
@@ -650,8 +646,8 @@ async fn payment_is_placed_once_and_settled_once() {
         other => panic!("expected the existing payment, got {other:?}"),
     }
     assert_eq!(sandbox_balance(&store, m).await, bal(start - PRICE, 0));
-    assert_eq!(account_balance(dir.path(), "sandbox:revenue"), 200);
-    assert_eq!(account_balance(dir.path(), "upstream:sandbox"), 9_800);
+    assert_eq!(account_balance(&store, "sandbox:revenue").await, 200);
+    assert_eq!(account_balance(&store, "upstream:sandbox").await, 9_800);
     assert_eq!(clean_report(&store).await.transfers, transfers_after_settle);
 
     // A second payment that fails: the hold is released in full, nothing charged, no revenue.
@@ -680,8 +676,8 @@ async fn payment_is_placed_once_and_settled_once() {
         failed
     );
     assert_eq!(sandbox_balance(&store, m).await, bal(start - PRICE, 0));
-    assert_eq!(account_balance(dir.path(), "sandbox:revenue"), 200);
-    assert_eq!(account_balance(dir.path(), "upstream:sandbox"), 9_800);
+    assert_eq!(account_balance(&store, "sandbox:revenue").await, 200);
+    assert_eq!(account_balance(&store, "upstream:sandbox").await, 9_800);
     let r = clean_report(&store).await;
     assert_eq!((r.pending_holds, r.payments), (0, 2));
 
@@ -706,8 +702,8 @@ async fn payment_is_placed_once_and_settled_once() {
         upstream += cost;
         charged += PRICE;
         assert_eq!(sandbox_balance(&store, m).await, bal(start - charged, 0));
-        assert_eq!(account_balance(dir.path(), "sandbox:revenue"), revenue);
-        assert_eq!(account_balance(dir.path(), "upstream:sandbox"), upstream);
+        assert_eq!(account_balance(&store, "sandbox:revenue").await, revenue);
+        assert_eq!(account_balance(&store, "upstream:sandbox").await, upstream);
         clean_report(&store).await;
     }
 
@@ -727,7 +723,7 @@ async fn payment_is_placed_once_and_settled_once() {
     assert_eq!((r.pending_holds, r.payments), (0, 5));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[each_backend(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_placements_of_one_quote_hold_once() {
     let dir = tempfile::tempdir().unwrap();
     let store = new_store(dir.path()).await;
@@ -766,7 +762,7 @@ async fn concurrent_placements_of_one_quote_hold_once() {
     assert_eq!((r.pending_holds, r.payments), (1, 1));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[each_backend(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_placements_never_overdraw() {
     const QUOTES: usize = 100;
     const COVERED: i64 = 37;
@@ -865,12 +861,12 @@ async fn concurrent_placements_never_overdraw() {
         sandbox_balance(&store, m).await,
         bal((COVERED - paid) * PRICE, 0)
     );
-    assert_eq!(account_balance(dir.path(), "sandbox:revenue"), paid * 200);
+    assert_eq!(account_balance(&store, "sandbox:revenue").await, paid * 200);
     let r = clean_report(&store).await;
     assert_eq!((r.pending_holds, r.payments), (0, COVERED as usize));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[each_backend(flavor = "multi_thread", worker_threads = 2)]
 async fn non_positive_amounts_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let store = new_store(dir.path()).await;
