@@ -165,6 +165,23 @@ impl Drop for Scope {
     }
 }
 
+/// Run `sql` (one or more statements, no results) straight on the database at `url`, behind the
+/// store's back: for tests that damage a ledger on purpose, say. Blocks; callable from inside a
+/// runtime.
+pub fn execute_sql(url: &str, sql: &str) -> Result<(), String> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return admin(url, sql.to_string());
+    }
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| format!("not a database URL: {url}"))?;
+    let c = rusqlite::Connection::open(path).map_err(|e| e.to_string())?;
+    c.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(|e| e.to_string())?;
+    c.execute_batch(sql).map_err(|e| e.to_string())
+}
+
 /// `base` with `options=-c search_path=SCHEMA` added (percent-encoded, as libpq URLs want it).
 pub fn with_search_path(base: &str, schema: &str) -> String {
     let sep = if base.contains('?') { '&' } else { '?' };

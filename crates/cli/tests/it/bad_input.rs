@@ -30,7 +30,7 @@ fn json_body(fields: &Map<String, Value>) -> String {
     Value::Object(fields.clone()).to_string()
 }
 
-#[tokio::test]
+#[each_backend]
 async fn malformed_json_is_400_107() {
     let (app, m) = setup("081200000501").await;
     let p = params("PGAS", "0110010000");
@@ -56,7 +56,7 @@ async fn malformed_json_is_400_107() {
     app.assert_alive().await;
 }
 
-#[tokio::test]
+#[each_backend]
 async fn json_that_is_not_an_object_is_400_107() {
     let (app, m) = setup("081200000502").await;
     let p = params("PGAS", "0110010000");
@@ -75,7 +75,7 @@ async fn json_that_is_not_an_object_is_400_107() {
     app.assert_nothing_stored(&m, &p.ref_id).await;
 }
 
-#[tokio::test]
+#[each_backend]
 async fn malformed_xml_is_400_107_in_xml() {
     let (app, m) = setup("081200000503").await;
     let p = params("PGAS", "0110010000");
@@ -126,7 +126,7 @@ async fn malformed_xml_is_400_107_in_xml() {
     assert_inquiry_success(&r, Format::Xml, &ngatimun(&p.hp, &p.ref_id));
 }
 
-#[tokio::test]
+#[each_backend]
 async fn xml_with_a_doctype_is_refused_without_expanding_anything() {
     let (app, m) = setup("081200000504").await;
     let p = params("PGAS", "0110010000");
@@ -171,7 +171,7 @@ async fn xml_with_a_doctype_is_refused_without_expanding_anything() {
     app.assert_nothing_stored(&m, &p.ref_id).await;
 }
 
-#[tokio::test]
+#[each_backend]
 async fn xml_with_an_external_entity_is_refused() {
     let (app, m) = setup("081200000505").await;
     // The entity stands for the customer number: a parser that read it would inquire it.
@@ -204,7 +204,7 @@ async fn xml_with_an_external_entity_is_refused() {
     app.assert_nothing_stored(&m, &p.ref_id).await;
 }
 
-#[tokio::test]
+#[each_backend]
 async fn a_missing_field_is_400_107_naming_it() {
     let (app, m) = setup("081200000506").await;
     for format in FORMATS {
@@ -225,7 +225,7 @@ async fn a_missing_field_is_400_107_naming_it() {
     }
 }
 
-#[tokio::test]
+#[each_backend]
 async fn a_field_of_the_wrong_type_is_400_107_naming_it() {
     let (app, m) = setup("081200000507").await;
     let cases: Vec<(&str, Value)> = vec![
@@ -267,7 +267,7 @@ async fn a_field_of_the_wrong_type_is_400_107_naming_it() {
     }
 }
 
-#[tokio::test]
+#[each_backend]
 async fn invalid_extra_fields_are_400_107_naming_them() {
     let (app, m) = setup("081200000508").await;
     let client = app.sandbox_client(&m);
@@ -301,7 +301,7 @@ async fn invalid_extra_fields_are_400_107_naming_them() {
     }
 }
 
-#[tokio::test]
+#[each_backend]
 async fn an_unknown_command_is_rc_101() {
     let (app, m) = setup("081200000509").await;
     for format in FORMATS {
@@ -316,7 +316,7 @@ async fn an_unknown_command_is_rc_101() {
     }
 }
 
-#[tokio::test]
+#[each_backend]
 async fn an_unknown_product_is_rc_20() {
     let (app, m) = setup("081200000510").await;
     for format in FORMATS {
@@ -335,7 +335,7 @@ async fn an_unknown_product_is_rc_20() {
     }
 }
 
-#[tokio::test]
+#[each_backend]
 async fn an_inactive_product_is_rc_106() {
     let (app, m) = setup("081200000511").await;
     for format in FORMATS {
@@ -354,7 +354,7 @@ async fn an_inactive_product_is_rc_106() {
     }
 }
 
-#[tokio::test]
+#[each_backend]
 async fn a_customer_number_that_is_not_digits_is_rc_14() {
     let (app, m) = setup("081200000512").await;
     for hp in ["01100A0000", "0110-010000", "0110010000 OR 1=1"] {
@@ -365,7 +365,7 @@ async fn a_customer_number_that_is_not_digits_is_rc_14() {
     }
 }
 
-#[tokio::test]
+#[each_backend]
 async fn a_body_over_one_mebibyte_is_413_107() {
     let (app, m) = setup("081200000513").await;
     const LIMIT: usize = 1024 * 1024;
@@ -402,7 +402,7 @@ async fn a_body_over_one_mebibyte_is_413_107() {
     assert_inquiry_success(&r, Format::Json, &ngatimun(&p.hp, &p.ref_id));
 }
 
-#[tokio::test]
+#[each_backend]
 async fn a_suspended_member_is_rc_118() {
     let (app, m) = setup("081200000514").await;
     app.store
@@ -443,7 +443,7 @@ async fn a_suspended_member_is_rc_118() {
     assert_inquiry_success(&r, Format::Json, &ngatimun(&p.hp, &p.ref_id));
 }
 
-#[tokio::test]
+#[each_backend]
 async fn the_ip_allowlist_is_enforced() {
     let (app, m) = setup("081200000515").await;
     let allow = |list: &str| MemberUpdate {
@@ -471,7 +471,7 @@ async fn the_ip_allowlist_is_enforced() {
     }
 }
 
-#[tokio::test]
+#[each_backend]
 async fn other_methods_and_unknown_paths_are_404_117() {
     let (app, m) = setup("081200000516").await;
     for path in [BILL_CHECK, "/api/v1/bill/check/", "/", "/api/v1/nope"] {
@@ -509,7 +509,7 @@ fn format_ct(format: Format) -> &'static str {
     format.content_type()
 }
 
-#[tokio::test]
+#[each_backend]
 async fn the_trailing_slash_path_works_like_the_plain_one() {
     let (app, m) = setup("081200000517").await;
     for format in FORMATS {
@@ -532,7 +532,7 @@ async fn the_trailing_slash_path_works_like_the_plain_one() {
 }
 
 /// IAK's leniency: `ref_id`, `year` and `month` may arrive as JSON numbers.
-#[tokio::test]
+#[each_backend]
 async fn numbers_are_accepted_for_ref_id_year_and_month() {
     let (app, m) = setup("081200000518").await;
     let client = app.sandbox_client(&m);
@@ -567,7 +567,7 @@ async fn numbers_are_accepted_for_ref_id_year_and_month() {
 }
 
 /// The format comes from the content type, or from the body when there is none.
-#[tokio::test]
+#[each_backend]
 async fn the_format_is_detected() {
     let (app, m) = setup("081200000519").await;
     let cases = [

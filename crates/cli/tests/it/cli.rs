@@ -1,6 +1,6 @@
 //! The `loket` binary, as a process: the interface contract of spec/README.md.
 
-use crate::helpers::test_database_url;
+use crate::helpers::{each_backend, test_database_url};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -86,7 +86,7 @@ fn sorted_keys(v: &Value) -> Vec<String> {
     k
 }
 
-#[test]
+#[each_backend]
 fn member_add_prints_the_credentials() {
     let db = db();
     let v = run_json(&[
@@ -130,7 +130,7 @@ fn member_add_prints_the_credentials() {
     }
 }
 
-#[test]
+#[each_backend]
 fn member_add_twice_fails_with_one_line() {
     let db = db();
     let args = [
@@ -198,7 +198,7 @@ fn member_add_twice_fails_with_one_line() {
     ]);
 }
 
-#[test]
+#[each_backend]
 fn member_deposit_and_show_balances() {
     let db = db();
     let u = "081211110003";
@@ -382,7 +382,7 @@ fn call_inquiry(addr: &str, username: &str, key: &str, extra: &[&str]) -> Output
         .expect("loket call runs")
 }
 
-#[test]
+#[each_backend]
 fn serve_demo_answers_and_stops_on_sigterm() {
     let db = db();
     let mut server = serve(&db, &["--demo"]);
@@ -424,7 +424,7 @@ fn serve_demo_answers_and_stops_on_sigterm() {
     assert_eq!(banner_value(&again.banner, "username"), username);
 }
 
-#[test]
+#[each_backend]
 fn serve_sandbox_flag_answers_live_keys_from_the_sandbox() {
     let db = db();
     let creds = run_json(&[
@@ -464,7 +464,7 @@ fn write_config(db: &Db, text: &str) -> String {
 
 /// sandbox.md names the sandbox biller's settings `sandbox.timeout_delay_ms` and
 /// `sandbox.pending_resolve_secs`; a config file written from it must start the server.
-#[test]
+#[each_backend]
 fn config_file_sandbox_settings_as_sandbox_md_names_them() {
     let db = db();
     let config = write_config(
@@ -506,7 +506,7 @@ fn config_file_sandbox_settings_as_sandbox_md_names_them() {
 }
 
 /// The configuration file is read by `loket serve` and its settings apply.
-#[test]
+#[each_backend]
 fn config_file_settings_apply() {
     let db = db();
     let config = write_config(&db, "[sandbox]\nenabled = true\ntimeout_delay_ms = 0\n");
@@ -538,7 +538,7 @@ fn config_file_settings_apply() {
 
 /// spec/README.md: "a clear one-line error on stderr". A bad configuration file is an error like
 /// any other.
-#[test]
+#[each_backend]
 fn a_bad_config_file_is_a_one_line_error() {
     let db = db();
     let config = write_config(&db, "typo = 1\n");
@@ -552,4 +552,55 @@ fn a_bad_config_file_is_a_one_line_error() {
         &config,
     ]);
     assert!(err.contains("typo"), "{err}");
+}
+
+/// `loket migrate` and `loket ledger verify` on the test's backend: migrating twice finds nothing
+/// left to do, a sound ledger verifies (exit 0), and a cached balance changed behind loket's back
+/// is found (exit non-zero, one line on stderr).
+#[each_backend]
+fn migrate_and_ledger_verify_work_on_the_backend() {
+    let db = db();
+    let backend = loket_store::testing::backend().name();
+    for _ in 0..2 {
+        let v = run_json(&["migrate", "--database", &db.url]);
+        assert_eq!(v["backend"], backend, "{v}");
+        assert_eq!(v["migrated"], true, "{v}");
+    }
+    let u = "081211110007";
+    run_json(&["member", "add", "--username", u, "--database", &db.url]);
+    run_json(&[
+        "member",
+        "deposit",
+        "--username",
+        u,
+        "--amount",
+        "50000",
+        "--database",
+        &db.url,
+    ]);
+    let v = run_json(&["ledger", "verify", "--database", &db.url]);
+    assert_eq!(v["problems"], serde_json::json!([]), "{v}");
+    assert_eq!(v["sum_of_balances"], 0, "{v}");
+    // The five house accounts and the member's two; its sandbox opening and the deposit.
+    assert_eq!(
+        (v["accounts"].as_i64(), v["transfers"].as_i64()),
+        (Some(7), Some(2)),
+        "{v}"
+    );
+
+    loket_store::testing::execute_sql(
+        &db.url,
+        "UPDATE accounts SET credits_posted = credits_posted + 1 WHERE code = 'revenue'",
+    )
+    .expect("the damage is done");
+    let out = run(&["ledger", "verify", "--database", &db.url]);
+    assert!(!out.status.success(), "a damaged ledger fails verify");
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("the report on stdout: {}", text(&out.stdout)));
+    let problems = v["problems"].to_string();
+    assert!(problems.contains("revenue"), "{v}");
+    assert!(problems.contains("sum to 1"), "{v}");
+    let err = text(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("problem"), "{err}");
 }

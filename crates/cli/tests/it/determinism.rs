@@ -24,7 +24,7 @@ fn again(p: &InquiryParams) -> InquiryParams {
     }
 }
 
-#[tokio::test]
+#[each_backend]
 async fn the_same_number_gives_the_same_bill() {
     let app = spawn_app().await;
     let m = app.create_member("081200000201").await;
@@ -47,7 +47,7 @@ async fn the_same_number_gives_the_same_bill() {
     }
 }
 
-#[tokio::test]
+#[each_backend]
 async fn different_numbers_give_different_bills() {
     let app = spawn_app().await;
     let m = app.create_member("081200000202").await;
@@ -71,7 +71,7 @@ async fn different_numbers_give_different_bills() {
     }
 }
 
-#[tokio::test]
+#[each_backend]
 async fn every_member_and_every_server_gets_the_same_bill() {
     let app = spawn_app().await;
     let one = app.create_member("081200000203").await;
@@ -95,7 +95,7 @@ async fn every_member_and_every_server_gets_the_same_bill() {
 }
 
 /// The request's `year` (PBB) and `month` (BPJS) change only the fields they name.
-#[tokio::test]
+#[each_backend]
 async fn year_and_month_change_only_their_fields() {
     let app = spawn_app().await;
     let m = app.create_member("081200000206").await;

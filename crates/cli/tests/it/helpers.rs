@@ -6,6 +6,8 @@ use loket_api::Config;
 use loket_client::iak::{Format, IakClient, IakResponse, InquiryParams};
 use loket_core::{Catalogue, Mode, Quote};
 use loket_store::Store;
+/// Every test here runs once per backend: `#[each_backend]` instead of `#[tokio::test]`.
+pub use loket_test_macros::each_backend;
 use serde_json::{json, Map, Value};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,13 +34,15 @@ pub const INQUIRY_FIELDS: [&str; 13] = [
 /// The money fields of an inquiry answer: JSON integers.
 pub const MONEY_FIELDS: [&str; 4] = ["nominal", "admin", "price", "selling_price"];
 
-/// The database URL of a test's fresh database inside `dir`.
+/// The database URL of a test's fresh database, that belongs with the test's temporary
+/// directory `dir`.
 ///
-/// This is the one place that decides the backend. SQLite only for now; when the PostgreSQL store
-/// lands, read `LOKET_TEST_DATABASE_URL` here and return a fresh database (e.g. a new schema or
-/// database named after `dir`) on that server: every test goes through this function.
+/// This is the one place the suite picks the backend, and it asks `loket_store::testing` (which
+/// the store's own tests use too): SQLite in `dir`, or, for the `postgres` half of an
+/// `#[each_backend]` test, a new schema on the server named by `LOKET_TEST_DATABASE_URL`,
+/// dropped when the test ends.
 pub fn test_database_url(dir: &Path) -> String {
-    format!("sqlite://{}/loket.db", dir.display())
+    loket_store::testing::database_url(dir)
 }
 
 /// A running server on its own database. Dropping it shuts the server down.

@@ -140,7 +140,7 @@ async fn run_table(
     assert_eq!(unique.len(), tr_ids.len(), "tr_ids are unique: {tr_ids:?}");
 }
 
-#[tokio::test]
+#[each_backend]
 async fn seed_001_plnnontag_json() {
     run_table("PLNNONTAG", None, SEED_001, Format::Json, |hp, r| {
         jayusman("PLNNONTAG", hp, r)
@@ -148,7 +148,7 @@ async fn seed_001_plnnontag_json() {
     .await;
 }
 
-#[tokio::test]
+#[each_backend]
 async fn seed_001_plnnontag_xml() {
     run_table("PLNNONTAG", None, SEED_001, Format::Xml, |hp, r| {
         jayusman("PLNNONTAG", hp, r)
@@ -156,7 +156,7 @@ async fn seed_001_plnnontag_xml() {
     .await;
 }
 
-#[tokio::test]
+#[each_backend]
 async fn seed_001_alias_plnnonh_json_and_xml() {
     for format in FORMATS {
         run_table("PLNNONH", None, SEED_001, format, |hp, r| {
@@ -166,7 +166,7 @@ async fn seed_001_alias_plnnonh_json_and_xml() {
     }
 }
 
-#[tokio::test]
+#[each_backend]
 async fn seed_002_pbb_cimahi_json() {
     run_table(
         "PBBKOT.CIMAHI",
@@ -178,7 +178,7 @@ async fn seed_002_pbb_cimahi_json() {
     .await;
 }
 
-#[tokio::test]
+#[each_backend]
 async fn seed_002_pbb_cimahi_xml() {
     run_table(
         "PBBKOT.CIMAHI",
@@ -190,7 +190,7 @@ async fn seed_002_pbb_cimahi_xml() {
     .await;
 }
 
-#[tokio::test]
+#[each_backend]
 async fn sandbox_md_pbb_cimahi_table() {
     for format in FORMATS {
         run_table(
@@ -204,17 +204,17 @@ async fn sandbox_md_pbb_cimahi_table() {
     }
 }
 
-#[tokio::test]
+#[each_backend]
 async fn seed_003_pgas_json() {
     run_table("PGAS", None, SEED_003, Format::Json, ngatimun).await;
 }
 
-#[tokio::test]
+#[each_backend]
 async fn seed_003_pgas_xml() {
     run_table("PGAS", None, SEED_003, Format::Xml, ngatimun).await;
 }
 
-#[tokio::test]
+#[each_backend]
 async fn sandbox_md_pgas_table() {
     for format in FORMATS {
         run_table("PGAS", None, SANDBOX_PGAS, format, ngatimun).await;
@@ -223,7 +223,7 @@ async fn sandbox_md_pgas_table() {
 
 /// The seed's PBB answer: the 15 desc keys in the documented order, read from the raw body, and
 /// money as JSON integers (`203857`, not `203857.0`).
-#[tokio::test]
+#[each_backend]
 async fn seed_002_raw_json_body() {
     let app = spawn_app().await;
     let m = app.create_member("081200000002").await;
@@ -252,7 +252,7 @@ async fn seed_002_raw_json_body() {
 }
 
 /// Seed 001's answer in XML: the documented document, element by element.
-#[tokio::test]
+#[each_backend]
 async fn seed_001_raw_xml_body() {
     let app = spawn_app().await;
     let m = app.create_member("081200000003").await;
@@ -287,7 +287,7 @@ async fn seed_001_raw_xml_body() {
 }
 
 /// A JSON and an XML answer of the same number agree on every field by string form.
-#[tokio::test]
+#[each_backend]
 async fn json_and_xml_answers_agree_field_by_field() {
     let app = spawn_app().await;
     let m = app.create_member("081200000004").await;
@@ -322,7 +322,7 @@ async fn json_and_xml_answers_agree_field_by_field() {
     }
 }
 
-#[tokio::test]
+#[each_backend]
 async fn seed_002_without_year_is_a_format_error_naming_year() {
     let app = spawn_app().await;
     let m = app.create_member("081200000005").await;
@@ -335,7 +335,7 @@ async fn seed_002_without_year_is_a_format_error_naming_year() {
 }
 
 /// seed 003: `desc.usage` is an integer in JSON.
-#[tokio::test]
+#[each_backend]
 async fn seed_003_usage_is_an_integer() {
     let app = spawn_app().await;
     let m = app.create_member("081200000006").await;
@@ -347,7 +347,7 @@ async fn seed_003_usage_is_an_integer() {
 
 /// The seeds' request bodies as documented (spacing, `<?xml version="1.0" ?>`), with this
 /// member's username and signature.
-#[tokio::test]
+#[each_backend]
 async fn seed_request_bodies_verbatim() {
     let app = spawn_app().await;
     let m = app.create_member("081200000007").await;

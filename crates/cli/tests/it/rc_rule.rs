@@ -23,7 +23,7 @@ fn p(code: &str, hp: &str, month: Option<&str>) -> InquiryParams {
     }
 }
 
-#[tokio::test]
+#[each_backend]
 async fn xyz_in_the_rc_table_fails_the_inquiry_with_that_rc() {
     let app = spawn_app().await;
     let m = app.create_member("081200000101").await;
@@ -47,7 +47,7 @@ async fn xyz_in_the_rc_table_fails_the_inquiry_with_that_rc() {
     }
 }
 
-#[tokio::test]
+#[each_backend]
 async fn zero_zero_zero_zero_is_one_successful_bill() {
     let app = spawn_app().await;
     let m = app.create_member("081200000102").await;
@@ -92,7 +92,7 @@ async fn zero_zero_zero_zero_is_one_successful_bill() {
 }
 
 /// `0999`: several bills, one `detail` entry per period and `period` listing them.
-#[tokio::test]
+#[each_backend]
 async fn zero_nine_nine_nine_is_several_bills() {
     let app = spawn_app().await;
     let m = app.create_member("081200000103").await;
@@ -161,7 +161,7 @@ async fn zero_nine_nine_nine_is_several_bills() {
 
 /// `0xyz` with an xyz that is not in the RC table, and a first digit other than 0/1/2, fall
 /// through to a generated successful bill.
-#[tokio::test]
+#[each_backend]
 async fn codes_not_in_the_rc_table_fall_through_to_a_generated_bill() {
     let app = spawn_app().await;
     let m = app.create_member("081200000104").await;
@@ -197,7 +197,7 @@ async fn codes_not_in_the_rc_table_fall_through_to_a_generated_bill() {
 }
 
 /// `1xyz`: the inquiry succeeds (the payment fails later); the documented bill for PGAS.
-#[tokio::test]
+#[each_backend]
 async fn one_xyz_inquiries_succeed() {
     let app = spawn_app().await;
     let m = app.create_member("081200000105").await;
@@ -220,7 +220,7 @@ fn scalar(v: &Value) -> Option<String> {
 }
 
 /// An inquiry "timeout" (RC 103) answers at once, unless the delay is configured.
-#[tokio::test]
+#[each_backend]
 async fn the_timeout_rc_waits_only_when_configured() {
     let app = spawn_app().await;
     let m = app.create_member("081200000106").await;

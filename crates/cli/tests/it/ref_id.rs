@@ -13,7 +13,7 @@ fn hour_long_quotes() -> Config {
     c
 }
 
-#[tokio::test]
+#[each_backend]
 async fn the_same_request_again_gets_the_same_answer() {
     let app = spawn_app_with(hour_long_quotes()).await;
     let m = app.create_member("081200000301").await;
@@ -34,7 +34,7 @@ async fn the_same_request_again_gets_the_same_answer() {
 }
 
 /// The repeat may come in the other format: still the same quote.
-#[tokio::test]
+#[each_backend]
 async fn a_repeat_in_the_other_format_names_the_same_quote() {
     let app = spawn_app_with(hour_long_quotes()).await;
     let m = app.create_member("081200000302").await;
@@ -47,7 +47,7 @@ async fn a_repeat_in_the_other_format_names_the_same_quote() {
     assert_same_bill(&j, &x);
 }
 
-#[tokio::test]
+#[each_backend]
 async fn the_same_ref_id_for_another_bill_is_a_duplicate() {
     let app = spawn_app_with(hour_long_quotes()).await;
     let m = app.create_member("081200000303").await;
@@ -91,7 +91,7 @@ async fn the_same_ref_id_for_another_bill_is_a_duplicate() {
     }
 }
 
-#[tokio::test]
+#[each_backend]
 async fn another_member_may_use_the_same_ref_id() {
     let app = spawn_app_with(hour_long_quotes()).await;
     let one = app.create_member("081200000304").await;
@@ -115,7 +115,7 @@ async fn another_member_may_use_the_same_ref_id() {
 }
 
 /// An expired quote's ref_id cannot be inquired again (RC 11).
-#[tokio::test]
+#[each_backend]
 async fn an_expired_quote_makes_its_ref_id_a_duplicate() {
     let mut config = Config::default();
     config.quotes.lifetime = LifetimeSetting::Seconds(1);

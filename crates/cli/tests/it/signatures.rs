@@ -6,7 +6,7 @@ use loket_client::iak::{sign, Format, IakClient};
 use loket_core::Mode;
 use serde_json::Value;
 
-#[tokio::test]
+#[each_backend]
 async fn a_wrong_signature_is_rc_100_and_stores_nothing() {
     let app = spawn_app().await;
     let m = app.create_member("081200000401").await;
@@ -45,7 +45,7 @@ async fn a_wrong_signature_is_rc_100_and_stores_nothing() {
 }
 
 /// An unknown username answers exactly as a wrong signature: nothing tells which usernames exist.
-#[tokio::test]
+#[each_backend]
 async fn an_unknown_username_is_indistinguishable_from_a_wrong_signature() {
     let app = spawn_app().await;
     let m = app.create_member("081200000403").await;
@@ -75,7 +75,7 @@ async fn an_unknown_username_is_indistinguishable_from_a_wrong_signature() {
     }
 }
 
-#[tokio::test]
+#[each_backend]
 async fn the_live_key_means_live_mode_which_has_no_upstream_yet() {
     let app = spawn_app().await;
     let m = app.create_member("081200000404").await;
@@ -93,7 +93,7 @@ async fn the_live_key_means_live_mode_which_has_no_upstream_yet() {
     }
 }
 
-#[tokio::test]
+#[each_backend]
 async fn a_sandbox_server_answers_live_keys_from_the_sandbox() {
     let mut config = Config::default();
     config.sandbox.enabled = true;
@@ -111,7 +111,7 @@ async fn a_sandbox_server_answers_live_keys_from_the_sandbox() {
     }
 }
 
-#[tokio::test]
+#[each_backend]
 async fn an_uppercase_signature_is_accepted() {
     let app = spawn_app().await;
     let m = app.create_member("081200000406").await;
@@ -128,7 +128,7 @@ async fn an_uppercase_signature_is_accepted() {
 }
 
 /// The signature covers the ref_id as sent: changing the ref_id after signing breaks it.
-#[tokio::test]
+#[each_backend]
 async fn the_signature_covers_the_ref_id() {
     let app = spawn_app().await;
     let m = app.create_member("081200000407").await;
