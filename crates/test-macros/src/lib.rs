@@ -1,6 +1,6 @@
 //! `#[each_backend]`: one test body, run once per database backend.
 //!
-//! ```ignore
+//! ```text
 //! use loket_test_macros::each_backend;
 //!
 //! #[each_backend]
