@@ -99,7 +99,7 @@ fn is_retryable(e: &tokio_postgres::Error) -> bool {
 /// DETAIL line, which may quote row values), or the client's for connection failures.
 pub(crate) fn pg_err(e: tokio_postgres::Error) -> StoreError {
     let Some(db) = e.as_db_error() else {
-        return StoreError::Database(e.to_string());
+        return StoreError::Database(describe(&e));
     };
     match *db.code() {
         SqlState::UNIQUE_VIOLATION => StoreError::Duplicate("row"),
@@ -108,7 +108,19 @@ pub(crate) fn pg_err(e: tokio_postgres::Error) -> StoreError {
             StoreError::InsufficientBalance
         }
         SqlState::NUMERIC_VALUE_OUT_OF_RANGE => StoreError::Invalid("amount out of range".into()),
-        _ => StoreError::Database(format!("{} ({})", db.message(), db.code().code())),
+        _ => StoreError::Database(describe(&e)),
+    }
+}
+
+/// A client error with its cause ("error connecting to server: Connection refused"), or the
+/// server's message and SQLSTATE, without DETAIL (it may quote row values).
+fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{} ({})", db.message(), db.code().code());
+    }
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
     }
 }
 
@@ -201,9 +213,9 @@ impl PostgresStore {
     /// search_path=SCHEMA` selects a schema) and apply the migrations it lacks.
     pub async fn open(url: &str) -> Result<PostgresStore> {
         let (url, pool_size) = split_url(url)?;
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::Invalid(format!("invalid PostgreSQL URL: {e}")))?;
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
+            StoreError::Invalid(format!("invalid PostgreSQL URL: {}", describe(&e)))
+        })?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
@@ -230,10 +242,13 @@ impl PostgresStore {
     }
 
     pub(crate) async fn client(&self) -> Result<Object> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| StoreError::Database(format!("no database connection: {e}")))
+        self.pool.get().await.map_err(|e| {
+            let why = match &e {
+                deadpool_postgres::PoolError::Backend(e) => describe(e),
+                e => e.to_string(),
+            };
+            StoreError::Database(format!("no database connection: {why}"))
+        })
     }
 
     async fn migrate(&self) -> Result<()> {
