@@ -253,6 +253,18 @@ impl PostgresStore {
 
     async fn migrate(&self) -> Result<()> {
         transaction!(self, |tx| {
+            // Every read and write goes to the server of the URL; a standby (a read replica)
+            // would serve stale reads and refuse the writes: refuse it now, clearly.
+            let standby: bool = tx
+                .query_one("SELECT pg_is_in_recovery()", &[])
+                .await?
+                .try_get(0)?;
+            if standby {
+                return Err(StoreError::Invalid(
+                    "the database is a read-only standby; loket needs the primary".into(),
+                )
+                .into());
+            }
             // Instances starting together take turns; the second finds everything applied.
             tx.execute(
                 "SELECT pg_advisory_xact_lock($1, hashtext(coalesce(current_schema(), '')))",
