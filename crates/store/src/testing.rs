@@ -182,10 +182,20 @@ pub fn execute_sql(url: &str, sql: &str) -> Result<(), String> {
     c.execute_batch(sql).map_err(|e| e.to_string())
 }
 
-/// `base` with `options=-c search_path=SCHEMA` added (percent-encoded, as libpq URLs want it).
+/// Connections per store in tests: tests run in parallel, some with several stores (and several
+/// `loket` processes), and the server's `max_connections` is 100 by default.
+pub const TEST_POOL_SIZE: usize = 8;
+
+/// `base` with `options=-c search_path=SCHEMA` added (percent-encoded, as libpq URLs want it),
+/// and a pool of [`TEST_POOL_SIZE`] unless `base` sets one.
 pub fn with_search_path(base: &str, schema: &str) -> String {
     let sep = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{sep}options=-c%20search_path%3D{schema}")
+    let pool = if base.contains("pool_max_size=") {
+        String::new()
+    } else {
+        format!("&pool_max_size={TEST_POOL_SIZE}")
+    };
+    format!("{base}{sep}options=-c%20search_path%3D{schema}{pool}")
 }
 
 /// Create a new, empty schema on the server at `base`; answer its name.
