@@ -261,3 +261,69 @@ async fn due_payments_and_webhooks_are_claimed_and_settled_once() {
     assert_eq!(claimed.len(), unique.len(), "a webhook was claimed twice");
     assert_eq!(unique, hooks.iter().map(|w| w.id).collect::<BTreeSet<_>>());
 }
+
+/// On PostgreSQL at SERIALIZABLE (`isolation=serializable`, how distributed engines run), the
+/// same contended work makes the server abort transactions with serialization failures (40001);
+/// the store runs them again, and every answer and balance is as if they had run one by one. On
+/// SQLite the same work runs as usual.
+#[each_backend(flavor = "multi_thread", worker_threads = 4)]
+async fn serialization_failures_are_retried() {
+    const TASKS: i64 = 12;
+    let dir = tempfile::tempdir().unwrap();
+    let mut url = loket_store::testing::database_url(dir.path());
+    if loket_store::testing::backend() == loket_store::testing::Backend::Postgres {
+        url.push_str("&isolation=serializable");
+    }
+    let stores = instances(&url).await;
+    let m = stores[0]
+        .create_member(new_keys("081200000104", "Multi"))
+        .await
+        .unwrap();
+    let mut quotes = Vec::new();
+    for i in 0..TASKS {
+        quotes.push(
+            stores[0]
+                .insert_quote(quote(m.id, &format!("s-{i}")))
+                .await
+                .unwrap(),
+        );
+    }
+    // Every task moves the member's sandbox balance and a house account: all on the same rows.
+    let tasks: Vec<_> = quotes
+        .into_iter()
+        .enumerate()
+        .map(|(i, q)| {
+            let s = stores[i % INSTANCES].clone();
+            tokio::spawn(async move {
+                match i % 3 {
+                    0 => s
+                        .deposit(m.id, Side::Sandbox, Rupiah::new(1_000))
+                        .await
+                        .map(|_| ()),
+                    1 => s
+                        .withdraw(m.id, Side::Sandbox, Rupiah::new(700))
+                        .await
+                        .map(|_| ()),
+                    _ => s.place_payment(q.tr_id, now() + 60).await.map(|_| ()),
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await
+            .unwrap()
+            .expect("a conflict is retried, not answered");
+    }
+    let per_kind = TASKS / 3;
+    let b = stores[1].balance(m.id, Side::Sandbox).await.unwrap();
+    assert_eq!(
+        (b.balance.get(), b.held.get()),
+        (
+            SANDBOX_START_BALANCE + per_kind * 1_000 - per_kind * 700,
+            per_kind * PRICE
+        )
+    );
+    let r = stores[2].verify_ledger().await.unwrap();
+    assert!(r.is_clean(), "{:?}", r.problems);
+    assert_eq!(r.payments as i64, per_kind);
+}

@@ -4,7 +4,9 @@
 //! - Connections come from a pool (`deadpool-postgres`, default 16 per instance; the URL's
 //!   `pool_max_size=N` changes it). No TLS yet (`NoTls`): reach the server over localhost, a
 //!   private network or a tunnel (docs/postgres.md).
-//! - Every write is one transaction at READ COMMITTED. That is enough because no money decision is
+//! - Every write is one transaction at READ COMMITTED (`isolation=serializable` in the URL: at
+//!   SERIALIZABLE, as distributed engines run; same statements, more retries). READ COMMITTED is
+//!   enough because no money decision is
 //!   read-then-written in Rust: the balance check and the hold are one conditional `UPDATE`, an
 //!   overdraft trips the `accounts` CHECK, a second resolution of a hold trips
 //!   `UNIQUE(pending_id)`, a second payment for a quote waits on the quote's row lock and then sees
@@ -47,6 +49,14 @@ const MIGRATION_LOCK: i32 = 0x6c6f_6b65;
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
+    /// Of every write transaction: READ COMMITTED unless the URL says `isolation=serializable`.
+    isolation: IsolationLevel,
+}
+
+/// loket's own URL parameters, taken out before the rest goes to the client library.
+pub(crate) struct Params {
+    pub pool_size: usize,
+    pub isolation: IsolationLevel,
 }
 
 /// What can go wrong inside a transaction: the database's error, kept whole so its SQLSTATE
@@ -137,12 +147,7 @@ pub(crate) async fn backoff(attempt: u32) {
 /// database answers a serialization failure or a deadlock.
 macro_rules! transaction {
     ($store:expr, |$tx:ident| $body:expr) => {
-        transaction!(
-            $store,
-            tokio_postgres::IsolationLevel::ReadCommitted,
-            false,
-            |$tx| $body
-        )
+        transaction!($store, $store.isolation, false, |$tx| $body)
     };
     ($store:expr, $isolation:expr, $read_only:expr, |$tx:ident| $body:expr) => {{
         let mut attempt: u32 = 0;
@@ -184,17 +189,32 @@ pub(crate) fn retry_after(e: &tokio_postgres::Error, attempt: u32) -> bool {
     retry
 }
 
-/// The URL without loket's own parameters (`pool_max_size`), and the pool size.
-pub(crate) fn split_url(url: &str) -> Result<(String, usize)> {
-    let Some((base, query)) = url.split_once('?') else {
-        return Ok((url.to_string(), DEFAULT_POOL_SIZE));
+/// The URL without loket's own parameters (`pool_max_size=N`, `isolation=read_committed |
+/// serializable`), and their values.
+pub(crate) fn split_url(url: &str) -> Result<(String, Params)> {
+    let mut params = Params {
+        pool_size: DEFAULT_POOL_SIZE,
+        isolation: IsolationLevel::ReadCommitted,
     };
-    let mut size = DEFAULT_POOL_SIZE;
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_string(), params));
+    };
     let mut kept = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         match pair.split_once('=') {
+            Some(("isolation", v)) => {
+                params.isolation = match v {
+                    "read_committed" => IsolationLevel::ReadCommitted,
+                    "serializable" => IsolationLevel::Serializable,
+                    other => {
+                        return Err(StoreError::Invalid(format!(
+                            "isolation must be read_committed or serializable: {other}"
+                        )))
+                    }
+                };
+            }
             Some(("pool_max_size", v)) => {
-                size = v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                params.pool_size = v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
                     StoreError::Invalid(format!("pool_max_size must be a positive number: {v}"))
                 })?;
             }
@@ -202,9 +222,9 @@ pub(crate) fn split_url(url: &str) -> Result<(String, usize)> {
         }
     }
     if kept.is_empty() {
-        Ok((base.to_string(), size))
+        Ok((base.to_string(), params))
     } else {
-        Ok((format!("{base}?{}", kept.join("&")), size))
+        Ok((format!("{base}?{}", kept.join("&")), params))
     }
 }
 
@@ -212,7 +232,7 @@ impl PostgresStore {
     /// Connect to `url` (`postgres://` or `postgresql://`, libpq's URL form; `options=-c
     /// search_path=SCHEMA` selects a schema) and apply the migrations it lacks.
     pub async fn open(url: &str) -> Result<PostgresStore> {
-        let (url, pool_size) = split_url(url)?;
+        let (url, params) = split_url(url)?;
         let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
             StoreError::Invalid(format!("invalid PostgreSQL URL: {}", describe(&e)))
         })?;
@@ -230,13 +250,16 @@ impl PostgresStore {
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(pool_size)
+            .max_size(params.pool_size)
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(POOL_WAIT))
             .create_timeout(Some(Duration::from_secs(15)))
             .build()
             .map_err(|e| StoreError::Database(e.to_string()))?;
-        let store = PostgresStore { pool };
+        let store = PostgresStore {
+            pool,
+            isolation: params.isolation,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -252,7 +275,10 @@ impl PostgresStore {
     }
 
     async fn migrate(&self) -> Result<()> {
-        transaction!(self, |tx| {
+        // READ COMMITTED whatever the URL says: each statement must see what was committed before
+        // the advisory lock was granted (at REPEATABLE READ or SERIALIZABLE the snapshot would be
+        // older than the lock, and a second instance would apply the migrations again).
+        transaction!(self, IsolationLevel::ReadCommitted, false, |tx| {
             // Every read and write goes to the server of the URL; a standby (a read replica)
             // would serve stale reads and refuse the writes: refuse it now, clearly.
             let standby: bool = tx
