@@ -6,18 +6,18 @@
 //!   private network or a tunnel (docs/postgres.md).
 //! - Every write is one transaction at READ COMMITTED (`isolation=serializable` in the URL: at
 //!   SERIALIZABLE, as distributed engines run; same statements, more retries). READ COMMITTED is
-//!   enough because no money decision is
-//!   read-then-written in Rust: the balance check and the hold are one conditional `UPDATE`, an
-//!   overdraft trips the `accounts` CHECK, a second resolution of a hold trips
-//!   `UNIQUE(pending_id)`, a second payment for a quote waits on the quote's row lock and then sees
-//!   the first, and a settlement locks its payment row (`FOR UPDATE`) before looking at its state.
+//!   enough because no money decision is read-then-written in Rust: the balance check and the
+//!   hold are one conditional `UPDATE`, an overdraft trips the `accounts` CHECK, a second
+//!   resolution of a hold trips `UNIQUE(pending_id)`, a second payment for a quote waits on the
+//!   quote's row lock and then sees the first, and a settlement locks its payment row
+//!   (`FOR UPDATE`) before looking at its state.
 //! - A transaction that fails with a serialization failure (40001) or a deadlock (40P01) is run
 //!   again from the start, up to [`MAX_ATTEMPTS`] times. Two balance rows are always locked in id
 //!   order, so deadlocks between transfers do not arise in the first place.
 //! - Background workers claim due rows with `FOR UPDATE SKIP LOCKED` and a lease, so instances
 //!   never wait on each other nor take the same payment or webhook.
-//! - Migrations run in one transaction under `pg_advisory_xact_lock`: instances that start
-//!   together apply them once.
+//! - Migrations run in one READ COMMITTED transaction under `pg_advisory_xact_lock`: instances
+//!   that start together apply them once. A read-only standby is refused.
 
 mod members;
 mod payments;
