@@ -4,9 +4,15 @@
 
 mod bad_input;
 mod cli;
+mod concurrency;
+mod crash;
 mod determinism;
 mod helpers;
 mod iak_inquiry;
+mod payments;
+mod pricelist;
 mod rc_rule;
+mod receipts;
 mod ref_id;
 mod signatures;
+mod status;
