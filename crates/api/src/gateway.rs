@@ -388,16 +388,26 @@ const IN_FLIGHT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// A repeated pay answers the first payment's state. While the first is still in flight (its hold
 /// placed, no outcome written yet: `attempts == 0`), wait a little for its outcome, so that
 /// repeats see what the first request answers rather than a transient "pending".
-async fn first_payment(state: &AppState, quote: Quote, mut payment: loket_core::Payment) -> Result<PayResult, StoreError> {
+async fn first_payment(
+    state: &AppState,
+    quote: Quote,
+    mut payment: loket_core::Payment,
+) -> Result<PayResult, StoreError> {
     let deadline = tokio::time::Instant::now() + IN_FLIGHT_WAIT;
-    while payment.state == loket_core::PaymentState::Pending && payment.attempts == 0 && tokio::time::Instant::now() < deadline {
+    while payment.state == loket_core::PaymentState::Pending
+        && payment.attempts == 0
+        && tokio::time::Instant::now() < deadline
+    {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         match state.store.payment_by_tr_id(quote.tr_id).await? {
             Some(p) => payment = p,
             None => break,
         }
     }
-    Ok(PayResult::Payment { quote: Box::new(quote), payment })
+    Ok(PayResult::Payment {
+        quote: Box::new(quote),
+        payment,
+    })
 }
 
 /// The upstream's view of a quote, for pay and status.
