@@ -28,12 +28,12 @@ fn loket() -> Command {
 }
 
 /// A fresh database for one test.
-struct Db {
-    url: String,
+pub(crate) struct Db {
+    pub(crate) url: String,
     _dir: TempDir,
 }
 
-fn db() -> Db {
+pub(crate) fn db() -> Db {
     let dir = tempfile::tempdir().unwrap();
     Db {
         url: test_database_url(dir.path()),
@@ -54,7 +54,7 @@ fn text(bytes: &[u8]) -> String {
 }
 
 /// Runs, expects success and one JSON value on stdout.
-fn run_json(args: &[&str]) -> Value {
+pub(crate) fn run_json(args: &[&str]) -> Value {
     let out = run(args);
     assert!(
         out.status.success(),
@@ -249,11 +249,18 @@ fn member_deposit_and_show_balances() {
 }
 
 /// A child process killed (and reaped) when the test ends, however it ends.
-struct ChildGuard(Child);
+pub(crate) struct ChildGuard(Child);
 
 impl ChildGuard {
     fn pid(&self) -> u32 {
         self.0.id()
+    }
+
+    /// SIGKILL, and reap: the process gets no chance to finish anything.
+    pub(crate) fn kill(&mut self) {
+        self.0.kill().expect("the process is killed");
+        let status = self.0.wait().expect("the process is reaped");
+        assert!(!status.success(), "killed, not exited: {status:?}");
     }
 
     /// Waits up to `limit` for the process to exit.
@@ -279,13 +286,13 @@ impl Drop for ChildGuard {
 }
 
 /// A running `loket serve`: its address and the lines it printed before listening.
-struct Server {
-    child: ChildGuard,
-    addr: String,
+pub(crate) struct Server {
+    pub(crate) child: ChildGuard,
+    pub(crate) addr: String,
     banner: Vec<String>,
 }
 
-fn serve(db: &Db, extra: &[&str]) -> Server {
+pub(crate) fn serve(db: &Db, extra: &[&str]) -> Server {
     let mut cmd = loket();
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--database", &db.url])
         .args(extra)
@@ -456,7 +463,7 @@ fn serve_sandbox_flag_answers_live_keys_from_the_sandbox() {
     assert_eq!(v["data"]["tr_name"], "NGATIMUN", "{v}");
 }
 
-fn write_config(db: &Db, text: &str) -> String {
+pub(crate) fn write_config(db: &Db, text: &str) -> String {
     let path = db._dir.path().join("loket.toml");
     std::fs::write(&path, text).unwrap();
     path.display().to_string()
