@@ -4,6 +4,7 @@
 
 use loket_api::Config;
 use loket_client::iak::{Format, IakClient, IakResponse, InquiryParams};
+use loket_client::isikuota::{IsikuotaClient, IsikuotaResponse};
 use loket_core::{Catalogue, Mode, Quote};
 use loket_store::Store;
 use serde_json::{json, Map, Value};
@@ -60,8 +61,13 @@ pub struct TestApp {
 pub struct TestMember {
     pub id: i64,
     pub username: String,
+    pub name: String,
     pub api_key: String,
     pub dev_api_key: String,
+    /// isikuota's `api_id`.
+    pub api_id: String,
+    /// isikuota's HMAC key, which also signs the member's webhooks.
+    pub secret_key: String,
 }
 
 /// A server with the default configuration (live keys mean live mode).
@@ -137,8 +143,11 @@ impl TestApp {
         TestMember {
             id: m.id,
             username: m.username.clone(),
+            name: m.name.clone(),
             api_key: m.api_key.clone(),
             dev_api_key: m.dev_api_key.clone(),
+            api_id: m.api_id.clone(),
+            secret_key: m.secret_key.clone(),
         }
     }
 
@@ -150,6 +159,35 @@ impl TestApp {
     /// A JSON client signing with the member's `api_key` (live mode).
     pub fn live_client(&self, m: &TestMember) -> IakClient {
         IakClient::new(&self.base_url, &m.username, &m.api_key)
+    }
+
+    /// An isikuota client signing as the member (`testing` is per request).
+    pub fn isikuota_client(&self, m: &TestMember) -> IsikuotaClient {
+        IsikuotaClient::new(&self.base_url, &m.api_id, &m.api_key, &m.secret_key)
+    }
+
+    /// POST `body` as is to an isikuota `path` as `application/json`; the answer must be JSON.
+    pub async fn post_iq(&self, path: &str, body: impl Into<Vec<u8>>) -> IsikuotaResponse {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.into())
+            .send()
+            .await
+            .expect("an HTTP answer");
+        read_iq(resp).await
+    }
+
+    /// GET an isikuota `path`; the answer must be JSON.
+    pub async fn get_iq(&self, path: &str) -> IsikuotaResponse {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base_url))
+            .send()
+            .await
+            .expect("an HTTP answer");
+        read_iq(resp).await
     }
 
     /// POST `body` as is to `path` with `content_type` (no content type when `None`).
@@ -207,6 +245,25 @@ impl TestApp {
         let r = self.get("/healthz", None).await;
         assert_eq!(r.http_status, 200, "healthz: {}", r.body);
     }
+}
+
+/// An isikuota answer, checking that it is `application/json` whatever its status.
+async fn read_iq(resp: reqwest::Response) -> IsikuotaResponse {
+    let status = resp.status().as_u16();
+    let ct = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let body = resp.bytes().await.expect("the answer's body");
+    let r = IsikuotaResponse::parse(status, &body);
+    assert!(
+        ct.starts_with("application/json"),
+        "content type {ct:?} of an isikuota answer: {}",
+        r.body
+    );
+    r
 }
 
 async fn read(resp: reqwest::Response) -> IakResponse {
@@ -1087,5 +1144,151 @@ pub fn assert_same_quote(pay: &IakResponse, inquiry: &IakResponse) {
             pay.body,
             inquiry.body
         );
+    }
+}
+
+/// The keys of isikuota's envelope, in the order loket writes them.
+pub const ENVELOPE_KEYS: [&str; 6] = ["success", "code", "message", "data", "errors", "meta"];
+
+/// Every isikuota answer: `{success, code, message, data, errors, meta: null}`, `code` in
+/// UPPER_SNAKE, a non-empty message, `data` an object or null, `errors` an object or null.
+pub fn assert_envelope(r: &IsikuotaResponse) {
+    assert!(r.json.is_object(), "a JSON object: {}", r.body);
+    assert_eq!(keys(&r.json), ENVELOPE_KEYS, "envelope: {}", r.body);
+    assert!(r.json["success"].is_boolean(), "success: {}", r.body);
+    let code = r.code().unwrap_or_else(|| panic!("code: {}", r.body));
+    assert!(
+        !code.is_empty()
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b == b'_' || b.is_ascii_digit()),
+        "code in UPPER_SNAKE: {}",
+        r.body
+    );
+    assert!(
+        r.message().is_some_and(|m| !m.is_empty()),
+        "a message: {}",
+        r.body
+    );
+    assert!(
+        r.json["data"].is_object() || r.json["data"].is_null(),
+        "data: {}",
+        r.body
+    );
+    assert!(
+        r.json["errors"].is_object() || r.json["errors"].is_null(),
+        "errors: {}",
+        r.body
+    );
+    assert_eq!(r.json["meta"], Value::Null, "meta is null: {}", r.body);
+}
+
+/// A processed isikuota request: HTTP 200, `success`, `code`, no `errors`.
+pub fn assert_iq_ok(r: &IsikuotaResponse, success: bool, code: &str) {
+    assert_envelope(r);
+    assert_eq!(r.http_status, 200, "HTTP status: {}", r.body);
+    assert_eq!(r.code(), Some(code), "code: {}", r.body);
+    assert_eq!(r.success(), Some(success), "success: {}", r.body);
+    assert!(r.data().is_some(), "data: {}", r.body);
+    assert_eq!(r.json["errors"], Value::Null, "errors: {}", r.body);
+}
+
+/// A refused isikuota request: `http_status`, `success: false`, `code`, `data: null`, and
+/// `errors` only for `VALIDATION_ERROR`.
+pub fn assert_iq_refused(r: &IsikuotaResponse, http_status: u16, code: &str) {
+    assert_envelope(r);
+    assert_eq!(r.http_status, http_status, "HTTP status: {}", r.body);
+    assert_eq!(r.code(), Some(code), "code: {}", r.body);
+    assert_eq!(r.success(), Some(false), "success: {}", r.body);
+    assert_eq!(r.json["data"], Value::Null, "no data: {}", r.body);
+    if code != "VALIDATION_ERROR" {
+        assert_eq!(r.json["errors"], Value::Null, "no errors: {}", r.body);
+    }
+}
+
+/// `VALIDATION_ERROR` (HTTP 400) whose `errors` names each of `fields` with a reason.
+pub fn assert_iq_invalid(r: &IsikuotaResponse, fields: &[&str]) {
+    assert_iq_refused(r, 400, "VALIDATION_ERROR");
+    let errors = r
+        .errors()
+        .and_then(Value::as_object)
+        .unwrap_or_else(|| panic!("errors is an object: {}", r.body));
+    for f in fields {
+        let reason = errors.get(*f).and_then(Value::as_str);
+        assert!(
+            reason.is_some_and(|s| !s.is_empty()),
+            "errors names {f} with a reason: {}",
+            r.body
+        );
+    }
+}
+
+/// Seed 000's example `data` (spec/sandbox.md: MPBPJS through the isikuota protocol), with the
+/// request's `ref_id` and `customer_no` echoed.
+pub fn demo_member_data(ref_id: &str, customer_no: &str) -> Value {
+    json!({
+        "ref_id": ref_id,
+        "status": "success",
+        "customer_no": customer_no,
+        "customer_name": "Demo Member",
+        "code": "MPBPJS",
+        "tagihan": 22_500,
+        "admin": 2_700,
+        "total": 25_200,
+        "desc": {
+            "jumlah_peserta": "2",
+            "lembar_tagihan": 1,
+            "alamat": "JAKARTA PUSAT",
+            "detail": [{"periode": "01"}],
+        },
+    })
+}
+
+/// The keys of an isikuota inquiry's `data`, in seed 000's order.
+pub const IQ_INQUIRY_KEYS: [&str; 9] = [
+    "ref_id",
+    "status",
+    "customer_no",
+    "customer_name",
+    "code",
+    "tagihan",
+    "admin",
+    "total",
+    "desc",
+];
+
+/// `YYYY-MM-DD HH:MM:SS`.
+pub fn is_datetime(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 19
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b' ',
+            13 | 16 => *c == b':',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+/// Unix seconds now.
+pub fn unix_now() -> i64 {
+    loket_core::jakarta::now()
+}
+
+/// Polls `check` every 50 ms until it answers `Some`, or panics with `what` after `limit`.
+pub async fn eventually<T, F, Fut>(limit: std::time::Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
