@@ -54,6 +54,28 @@ pub struct UpstreamConfig {
     pub breaker_cooldown_secs: i64,
 }
 
+impl UpstreamConfig {
+    /// The record the store keeps of this upstream.
+    pub fn record(&self, enabled: bool) -> loket_store::UpstreamRecord {
+        loket_store::UpstreamRecord {
+            name: self.name.clone(),
+            kind: self.kind.clone(),
+            base_url: self.base_url.clone(),
+            username: self.username.clone(),
+            api_key: self.api_key.clone(),
+            api_key_env: self.api_key_env.clone(),
+            secret_key: self.secret_key.clone(),
+            secret_key_env: self.secret_key_env.clone(),
+            testing: self.testing,
+            timeout_ms: self.timeout_ms,
+            max_concurrency: self.max_concurrency,
+            breaker_failures: self.breaker_failures,
+            breaker_cooldown_secs: self.breaker_cooldown_secs,
+            enabled,
+        }
+    }
+}
+
 fn default_timeout_ms() -> i64 {
     30_000
 }

@@ -331,24 +331,9 @@ pub async fn pay_quote(state: &AppState, quote: Quote) -> Result<PayResult, Stor
         PaymentScenario::Pending { then: None, .. } => i64::MAX,
         _ => now + CRASH_GRACE_SECS,
     };
-    let payment = match state.store.place_payment(quote.tr_id, resolve_at).await {
-        Ok(Placed::New(p)) => p,
-        Ok(Placed::Existing(p)) => return first_payment(state, quote, p).await,
-        Err(StoreError::InsufficientBalance) => {
-            return Ok(PayResult::Refused {
-                rc: Rc::BalanceNotEnough,
-                quote: Some(Box::new(quote)),
-            })
-        }
-        Err(StoreError::Duplicate(_)) => match state.store.payment_by_tr_id(quote.tr_id).await? {
-            Some(p) => return first_payment(state, quote, p).await,
-            None => {
-                return Err(StoreError::Database(
-                    "payment vanished after a duplicate insert".into(),
-                ))
-            }
-        },
-        Err(e) => return Err(e),
+    let (quote, payment) = match place(state, quote, resolve_at).await? {
+        Ok(placed) => placed,
+        Err(answer) => return Ok(answer),
     };
     // The hold is durable; now "call" the biller. The sandbox answers from the quote's scenario.
     let payment = match scenario {
@@ -380,6 +365,34 @@ pub async fn pay_quote(state: &AppState, quote: Quote) -> Result<PayResult, Stor
         quote: Box::new(quote),
         payment,
     })
+}
+
+/// Place the quote's payment (hold and row, one transaction). `Err(answer)`: nothing new was
+/// placed and `answer` is what the request gets (the first payment's state, or RC 17).
+async fn place(
+    state: &AppState,
+    quote: Quote,
+    resolve_at: i64,
+) -> Result<Result<(Quote, loket_core::Payment), PayResult>, StoreError> {
+    let existing = match state.store.place_payment(quote.tr_id, resolve_at).await {
+        Ok(Placed::New(p)) => return Ok(Ok((quote, p))),
+        Ok(Placed::Existing(p)) => p,
+        Err(StoreError::InsufficientBalance) => {
+            return Ok(Err(PayResult::Refused {
+                rc: Rc::BalanceNotEnough,
+                quote: Some(Box::new(quote)),
+            }))
+        }
+        Err(StoreError::Duplicate(_)) => state
+            .store
+            .payment_by_tr_id(quote.tr_id)
+            .await?
+            .ok_or_else(|| {
+                StoreError::Database("payment vanished after a duplicate insert".into())
+            })?,
+        Err(e) => return Err(e),
+    };
+    first_payment(state, quote, existing).await.map(Err)
 }
 
 /// How long a repeated pay waits for the first one's outcome while that one is still in flight.
@@ -453,24 +466,9 @@ async fn pay_upstream(state: &AppState, quote: Quote, now: i64) -> Result<PayRes
             .first()
             .copied()
             .unwrap_or(10);
-    let payment = match state.store.place_payment(quote.tr_id, first_check).await {
-        Ok(Placed::New(p)) => p,
-        Ok(Placed::Existing(p)) => return first_payment(state, quote, p).await,
-        Err(StoreError::InsufficientBalance) => {
-            return Ok(PayResult::Refused {
-                rc: Rc::BalanceNotEnough,
-                quote: Some(Box::new(quote)),
-            })
-        }
-        Err(StoreError::Duplicate(_)) => match state.store.payment_by_tr_id(quote.tr_id).await? {
-            Some(p) => return first_payment(state, quote, p).await,
-            None => {
-                return Err(StoreError::Database(
-                    "payment vanished after a duplicate insert".into(),
-                ))
-            }
-        },
-        Err(e) => return Err(e),
+    let (quote, payment) = match place(state, quote, first_check).await? {
+        Ok(placed) => placed,
+        Err(answer) => return Ok(answer),
     };
     // The hold is durable: from here on, whatever happens, the resolver finishes the payment.
     let outcome = up.connector.pay(&upstream_payment(&quote)).await;

@@ -802,24 +802,7 @@ async fn sandbox_resolve(
     to: &str,
     username: Option<&str>,
 ) -> Fallible<()> {
-    let mut pending = store
-        .pending_by_ref(ref_id)
-        .await
-        .map_err(|e| e.to_string())?;
-    pending.retain(|p| p.mode == Mode::Sandbox);
-    if let Some(u) = username {
-        let m = find_member(store, u).await?;
-        pending.retain(|p| p.member_id == m.id);
-    }
-    let payment = match pending.len() {
-        0 => return Err(format!("no pending sandbox payment with ref_id {ref_id:?}")),
-        1 => pending.remove(0),
-        n => {
-            return Err(format!(
-                "{n} members have a pending payment with ref_id {ref_id:?}: add --username"
-            ))
-        }
-    };
+    let payment = find_pending(store, ref_id, username, Some(Mode::Sandbox)).await?;
     let quote = store
         .quote(payment.tr_id)
         .await
@@ -884,22 +867,7 @@ async fn load_upstreams(store: &Store, config: &Config) -> Fallible<()> {
             return Err(format!("upstream {}: unknown kind {:?}", u.name, u.kind));
         }
         store
-            .put_upstream(loket_store::UpstreamRecord {
-                name: u.name.clone(),
-                kind: u.kind.clone(),
-                base_url: u.base_url.clone(),
-                username: u.username.clone(),
-                api_key: u.api_key.clone(),
-                api_key_env: u.api_key_env.clone(),
-                secret_key: u.secret_key.clone(),
-                secret_key_env: u.secret_key_env.clone(),
-                testing: u.testing,
-                timeout_ms: u.timeout_ms,
-                max_concurrency: u.max_concurrency,
-                breaker_failures: u.breaker_failures,
-                breaker_cooldown_secs: u.breaker_cooldown_secs,
-                enabled: true,
-            })
+            .put_upstream(u.record(true))
             .await
             .map_err(|e| format!("upstream {}: {e}", u.name))?;
     }
@@ -927,7 +895,7 @@ async fn upstream(store: &Store, cmd: &UpstreamCommand) -> Fallible<()> {
                     UPSTREAM_KINDS.join(", ")
                 ));
             }
-            let record = loket_store::UpstreamRecord {
+            let record = loket_api::config::UpstreamConfig {
                 name: a.name.clone(),
                 kind: a.kind.clone(),
                 base_url: a.base_url.clone(),
@@ -941,8 +909,8 @@ async fn upstream(store: &Store, cmd: &UpstreamCommand) -> Fallible<()> {
                 max_concurrency: a.max_concurrency,
                 breaker_failures: a.breaker_failures,
                 breaker_cooldown_secs: a.breaker_cooldown_secs,
-                enabled: !a.disabled,
-            };
+            }
+            .record(!a.disabled);
             store
                 .put_upstream(record.clone())
                 .await
@@ -1067,23 +1035,7 @@ async fn pending(store: &Store, cmd: &PendingCommand) -> Fallible<()> {
                         .into(),
                 );
             }
-            let mut list = store
-                .pending_by_ref(ref_id)
-                .await
-                .map_err(|e| e.to_string())?;
-            if let Some(u) = username {
-                let m = find_member(store, u).await?;
-                list.retain(|p| p.member_id == m.id);
-            }
-            let payment = match list.len() {
-                0 => return Err(format!("no pending payment with ref_id {ref_id:?}")),
-                1 => list.remove(0),
-                n => {
-                    return Err(format!(
-                        "{n} pending payments have ref_id {ref_id:?}: add --username"
-                    ))
-                }
-            };
+            let payment = find_pending(store, ref_id, username.as_deref(), None).await?;
             let quote = store
                 .quote(payment.tr_id)
                 .await
@@ -1105,5 +1057,32 @@ async fn pending(store: &Store, cmd: &PendingCommand) -> Fallible<()> {
             print_json(&payment_json(&p, Some(&quote)));
             Ok(())
         }
+    }
+}
+
+/// The one pending payment with `ref_id` (of `username`, in `mode`, when given).
+async fn find_pending(
+    store: &Store,
+    ref_id: &str,
+    username: Option<&str>,
+    mode: Option<Mode>,
+) -> Fallible<loket_core::Payment> {
+    let mut pending = store
+        .pending_by_ref(ref_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(mode) = mode {
+        pending.retain(|p| p.mode == mode);
+    }
+    if let Some(u) = username {
+        let m = find_member(store, u).await?;
+        pending.retain(|p| p.member_id == m.id);
+    }
+    match pending.len() {
+        0 => Err(format!("no pending payment with ref_id {ref_id:?}")),
+        1 => Ok(pending.remove(0)),
+        n => Err(format!(
+            "{n} pending payments have ref_id {ref_id:?}: add --username"
+        )),
     }
 }
