@@ -14,18 +14,36 @@ use std::net::SocketAddr;
 
 /// Listen with a deep accept backlog (the default 1024 drops SYNs under bursts of connections).
 pub fn listen(addr: &str, backlog: u32) -> std::io::Result<tokio::net::TcpListener> {
-    let addr: SocketAddr = addr.parse().map_err(|e| {
+    Ok(listen_many(addr, 1, backlog)?.remove(0))
+}
+
+/// `n` listeners on the same address (`SO_REUSEPORT`: the kernel spreads new connections over
+/// them, each with its own accept queue of `backlog`). With port 0, they share the first one's
+/// port.
+pub fn listen_many(
+    addr: &str,
+    n: usize,
+    backlog: u32,
+) -> std::io::Result<Vec<tokio::net::TcpListener>> {
+    let mut addr: SocketAddr = addr.parse().map_err(|e| {
         std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{addr}: {e}"))
     })?;
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.set_nodelay(true)?;
-    socket.bind(addr)?;
-    socket.listen(backlog)
+    let mut out = Vec::with_capacity(n.max(1));
+    for _ in 0..n.max(1) {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.set_reuseport(true)?;
+        socket.set_nodelay(true)?;
+        socket.bind(addr)?;
+        let listener = socket.listen(backlog)?;
+        addr = listener.local_addr()?;
+        out.push(listener);
+    }
+    Ok(out)
 }
 
 /// A JSON IAK-shaped answer of exactly `size` bytes (at least the envelope's own size), RC 00.

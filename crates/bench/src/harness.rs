@@ -100,7 +100,9 @@ pub struct Spawned {
 pub struct Harness {
     pub opts: Options,
     pub loket: Loket,
-    tmp: tempfile::TempDir,
+    /// The temporary directory of the databases and logs (`LOKET_BENCH_KEEP=1` keeps it).
+    root: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
     started: Instant,
 }
 
@@ -139,16 +141,24 @@ impl Harness {
             None => b.tempdir(),
         }
         .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+        let (root, tmp) = if std::env::var_os("LOKET_BENCH_KEEP").is_some() {
+            let kept = tmp.keep();
+            eprintln!("keeping the databases and logs in {}", kept.display());
+            (kept, None)
+        } else {
+            (tmp.path().to_path_buf(), Some(tmp))
+        };
         Ok(Harness {
             loket: Loket::new(&opts.loket),
             opts,
-            tmp,
+            root,
+            _tmp: tmp,
             started: Instant::now(),
         })
     }
 
     pub fn dir(&self, name: &str) -> Result<PathBuf, String> {
-        let d = self.tmp.path().join(name);
+        let d = self.root.join(name);
         std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
         Ok(d)
     }
@@ -204,18 +214,7 @@ impl Harness {
     /// The axum baseline as a child process, answering `body_size` bytes.
     pub async fn axum_server(&self, body_size: usize) -> Result<ChildServer, String> {
         let dir = self.dir("axum")?;
-        spawn_self(
-            &self.opts.exe,
-            &[
-                "axum-server".into(),
-                "--listen".into(),
-                "127.0.0.1:0".into(),
-                "--body-size".into(),
-                body_size.to_string(),
-            ],
-            &dir.join("axum.log"),
-        )
-        .await
+        serve_axum_child(&self.opts.exe, body_size, &dir.join("axum.log")).await
     }
 
     /// The slow fake upstream as a child process.
@@ -389,7 +388,7 @@ impl Harness {
             .map_err(|e| format!("not run: {e}"))?;
         let r = scenarios::isikuota_inquiries(
             "isikuota inquiries, testing",
-            &[s.server.base_url.clone()],
+            std::slice::from_ref(&s.server.base_url),
             &s.members,
             &self.opts.closed(),
             self.opts.hints,
@@ -596,6 +595,7 @@ pub async fn run_all(opts: Options) -> Result<Report, String> {
     h.say_result(&report.pg);
 
     report.wall_secs = h.started.elapsed().as_secs_f64();
+    report.loadavg_end = machine::loadavg();
     Ok(report)
 }
 
@@ -605,6 +605,26 @@ pub fn write_report(report: &Report, out: &Path) -> Result<(), String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     std::fs::write(out, report.to_markdown()).map_err(|e| format!("{}: {e}", out.display()))
+}
+
+/// `exe axum-server` (exe: this binary) as a child process answering `body_size` bytes.
+pub async fn serve_axum_child(
+    exe: &Path,
+    body_size: usize,
+    log: &Path,
+) -> Result<ChildServer, String> {
+    spawn_self(
+        exe,
+        &[
+            "axum-server".into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--body-size".into(),
+            body_size.to_string(),
+        ],
+        log,
+    )
+    .await
 }
 
 /// The axum baseline's server, for `loket-bench axum-server`.
@@ -618,13 +638,38 @@ pub async fn serve_axum(listen: &str, body_size: usize) -> Result<(), String> {
 }
 
 /// The fake upstream, for `loket-bench fake-upstream`.
+/// It listens on 4 sockets of one port (`SO_REUSEPORT`), so that a burst of 10,000 connections
+/// from loket finds 4 accept queues of 4096 rather than one: the fake must not be what limits
+/// the payments in flight.
 pub async fn serve_fake_upstream(listen: &str, pay_delay: Duration) -> Result<(), String> {
-    let listener = axum_baseline::listen(listen, 4096).map_err(|e| format!("{listen}: {e}"))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let listeners =
+        axum_baseline::listen_many(listen, 4, 4096).map_err(|e| format!("{listen}: {e}"))?;
+    let addr = listeners[0].local_addr().map_err(|e| e.to_string())?;
+    let counters = std::sync::Arc::new(crate::fake_upstream::Counters::default());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let servers: Vec<_> = listeners
+        .into_iter()
+        .map(|l| {
+            let mut stop = stop_rx.clone();
+            tokio::spawn(crate::fake_upstream::serve(
+                l,
+                counters.clone(),
+                pay_delay,
+                async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                },
+            ))
+        })
+        .collect();
     println!("fake upstream listening on http://{addr}");
-    crate::fake_upstream::serve(listener, Default::default(), pay_delay, shutdown())
-        .await
-        .map_err(|e| e.to_string())
+    shutdown().await;
+    let _ = stop_tx.send(true);
+    for s in servers {
+        s.await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 async fn shutdown() {

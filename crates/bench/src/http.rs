@@ -117,3 +117,96 @@ pub fn endpoint(base: &str, path: &str) -> Result<Uri, String> {
     url.parse::<Uri>()
         .map_err(|e| format!("bad URL {url:?}: {e}"))
 }
+
+/// One HTTP/1.1 connection of its own, outside any pool: to hold many requests in flight at once
+/// on connections opened beforehand.
+pub struct Conn {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    host: String,
+}
+
+impl Conn {
+    /// Connect to `base` (`http://host:port`).
+    pub async fn open(base: &str) -> Result<Conn, String> {
+        let uri: Uri = base.parse().map_err(|e| format!("bad URL {base:?}: {e}"))?;
+        let host = uri
+            .authority()
+            .ok_or_else(|| format!("no host in {base:?}"))?
+            .to_string();
+        let stream = tokio::net::TcpStream::connect(host.as_str())
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| format!("connect: {e}"))?;
+        let (sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| format!("handshake: {}", error_chain(&e)))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(Conn { sender, host })
+    }
+
+    /// POST `body` to `path` on this connection.
+    pub async fn post(
+        &mut self,
+        path: &str,
+        content_type: &'static str,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<Answer, String> {
+        let call = async {
+            self.sender
+                .ready()
+                .await
+                .map_err(|e| format!("http: {}", error_chain(&e)))?;
+            let req = Request::builder()
+                .method(Method::POST)
+                .uri(path)
+                .header(hyper::header::HOST, self.host.as_str())
+                .header(CONTENT_TYPE, content_type)
+                .body(Full::new(body))
+                .map_err(|e| format!("request: {e}"))?;
+            let resp = self
+                .sender
+                .send_request(req)
+                .await
+                .map_err(|e| format!("http: {}", error_chain(&e)))?;
+            let status = resp.status().as_u16();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| format!("body: {}", error_chain(&e)))?
+                .to_bytes();
+            Ok(Answer { status, body })
+        };
+        match tokio::time::timeout(timeout, call).await {
+            Ok(r) => r,
+            Err(_) => Err("timeout".into()),
+        }
+    }
+}
+
+/// `n` connections to `base`, at most `parallel` connecting at a time (a gentle ramp: no burst
+/// of SYNs to overflow the server's accept queue). Failed ones are `Err`.
+pub async fn open_conns(base: &str, n: usize, parallel: usize) -> Vec<Result<Conn, String>> {
+    let mut out: Vec<Result<Conn, String>> = Vec::with_capacity(n);
+    let mut set = tokio::task::JoinSet::new();
+    let mut started = 0;
+    while out.len() < n {
+        while started < n && set.len() < parallel.max(1) {
+            let base = base.to_string();
+            set.spawn(async move { Conn::open(&base).await });
+            started += 1;
+        }
+        match set.join_next().await {
+            Some(Ok(r)) => out.push(r),
+            Some(Err(e)) => out.push(Err(format!("task: {e}"))),
+            None => break,
+        }
+    }
+    out
+}

@@ -42,7 +42,7 @@ pub struct LoadSpec {
     pub duration: Duration,
     /// Ends the run early when set (the open loop's other use: load "while something else
     /// happens").
-    pub stop: Option<Arc<AtomicBool>>,
+    pub stop: Option<Arc<Stop>>,
 }
 
 impl LoadSpec {
@@ -75,6 +75,43 @@ impl LoadSpec {
             LoadMode::Open { rate, .. } => rate,
         };
         (secs * rate).ceil() as usize + 1
+    }
+}
+
+/// Ends a run early (the open loop's use as background load "while something else happens").
+#[derive(Debug, Default)]
+pub struct Stop {
+    flag: AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Stop {
+    pub fn new() -> Arc<Stop> {
+        Arc::new(Stop::default())
+    }
+
+    /// Stop the run: no request is sent after this (those in flight finish).
+    pub fn stop(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+
+    /// Sleep until `t`; false when stopped first.
+    pub async fn sleep_until(&self, t: Instant) -> bool {
+        let notified = self.notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.is_stopped() {
+            return false;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(t.into()) => !self.is_stopped(),
+            _ = notified => false,
+        }
     }
 }
 
@@ -112,7 +149,10 @@ pub async fn run_load<F: Flow>(
     let exhausted = Arc::new(AtomicBool::new(false));
     let phases = flow.phases();
     let stop = spec.stop.clone();
-    let stopped = move || stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed));
+    let stopped = {
+        let stop = stop.clone();
+        move || stop.as_ref().is_some_and(|s| s.is_stopped())
+    };
 
     let mut workers = Vec::new();
     match spec.mode {
@@ -156,12 +196,13 @@ pub async fn run_load<F: Flow>(
             let total = spec.operations(rate);
             let interval = 1.0 / rate.max(1e-9);
             for _ in 0..max_in_flight.max(1).min(total) {
-                let (flow, http, next, exhausted, stopped) = (
+                let (flow, http, next, exhausted, stopped, stop) = (
                     flow.clone(),
                     http.clone(),
                     next.clone(),
                     exhausted.clone(),
                     stopped.clone(),
+                    stop.clone(),
                 );
                 workers.push(tokio::spawn(async move {
                     let mut rec = Recorder::new(phases);
@@ -182,7 +223,15 @@ pub async fn run_load<F: Flow>(
                         if scheduled >= end {
                             break;
                         }
-                        tokio::time::sleep_until(scheduled.into()).await;
+                        match &stop {
+                            // A worker may wait for a slot seconds ahead: a stop ends the wait.
+                            Some(stop) => {
+                                if !stop.sleep_until(scheduled).await {
+                                    break;
+                                }
+                            }
+                            None => tokio::time::sleep_until(scheduled.into()).await,
+                        }
                         let sent = Instant::now();
                         let op = flow.run(&http, i).await;
                         let done = Instant::now();
@@ -306,6 +355,28 @@ mod tests {
         assert!((190..=210).contains(&total), "{total} in {r:?}");
         assert!(r.send_lag.is_some());
         assert!(r.all_latencies_recorded());
+
+        // A stop ends an open loop at once, even with workers waiting for slots far ahead.
+        let stop = Stop::new();
+        let spec = LoadSpec {
+            stop: Some(stop.clone()),
+            ..LoadSpec::open(10.0, Duration::ZERO, Duration::from_secs(60))
+        };
+        let t0 = Instant::now();
+        let run = tokio::spawn(async move {
+            run_load(
+                "t",
+                Arc::new(Sleepy { cap: None }),
+                HttpClient::new(1),
+                &spec,
+            )
+            .await
+        });
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        stop.stop();
+        let r = run.await.unwrap();
+        assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+        assert!((3..=5).contains(&(r.ok + r.error_count)), "{r:?}");
 
         let spec = LoadSpec::closed(2, Duration::ZERO, Duration::from_secs(5));
         let r = run_load(

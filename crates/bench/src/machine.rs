@@ -38,11 +38,7 @@ pub fn detect() -> Machine {
             (k.trim() == "model name").then(|| v.trim().to_string())
         })
         .unwrap_or_else(|| "unknown".into());
-    let loadavg = read("/proc/loadavg")
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ");
+    let loadavg = loadavg();
     let open_files = read("/proc/self/limits")
         .lines()
         .find_map(|l| {
@@ -61,12 +57,38 @@ pub fn detect() -> Machine {
     }
 }
 
+/// The 1, 5 and 15 minute load averages.
+pub fn loadavg() -> String {
+    read("/proc/loadavg")
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The soft open-files limit of process `pid`.
 pub fn open_files_limit(pid: u32) -> Option<u64> {
     read(&format!("/proc/{pid}/limits"))
         .lines()
         .find_map(|l| l.strip_prefix("Max open files"))
         .and_then(|r| r.split_whitespace().next()?.parse().ok())
+}
+
+/// TcpExt ListenOverflows of /proc/net/netstat: SYNs dropped because an accept queue was full,
+/// machine-wide (each costs the connecting client a retransmit, 1 s at first).
+pub fn listen_overflows() -> Option<u64> {
+    let text = read("/proc/net/netstat");
+    let mut lines = text.lines();
+    while let (Some(names), Some(values)) = (lines.next(), lines.next()) {
+        if !names.starts_with("TcpExt:") {
+            continue;
+        }
+        let i = names
+            .split_whitespace()
+            .position(|n| n == "ListenOverflows")?;
+        return values.split_whitespace().nth(i)?.parse().ok();
+    }
+    None
 }
 
 /// `git rev-parse --short HEAD` in `dir`, with `-dirty` when the work tree has changes.
@@ -140,5 +162,6 @@ mod tests {
         assert!(m.mem_total_kb > 0);
         assert!(!m.open_files.is_empty());
         assert!(open_files_limit(std::process::id()).is_some());
+        assert!(listen_overflows().is_some());
     }
 }

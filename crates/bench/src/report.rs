@@ -39,6 +39,8 @@ pub struct Report {
     pub slow: Outcome<SlowResult>,
     pub pg: Outcome<LoadResult>,
     pub notes: Vec<String>,
+    /// /proc/loadavg when the run ended.
+    pub loadavg_end: String,
 }
 
 impl Report {
@@ -63,6 +65,7 @@ impl Report {
             slow: not_run(),
             pg: not_run(),
             notes: Vec::new(),
+            loadavg_end: String::new(),
         }
     }
 }
@@ -321,17 +324,22 @@ impl Report {
         let _ = writeln!(md, "\n## Machine\n");
         let _ = writeln!(
             md,
-            "| nproc | memory | CPU | kernel | load average at start | open files (soft/hard) |"
+            "| nproc | memory | CPU | kernel | load average at start | at end | open files (soft/hard) |"
         );
-        let _ = writeln!(md, "| --- | --- | --- | --- | --- | --- |");
+        let _ = writeln!(md, "| --- | --- | --- | --- | --- | --- | --- |");
         let _ = writeln!(
             md,
-            "| {} | {:.1} GiB | {} | {} | {} | {} |",
+            "| {} | {:.1} GiB | {} | {} | {} | {} | {} |",
             m.nproc,
             m.mem_total_kb as f64 / 1024.0 / 1024.0,
             m.cpu_model,
             m.kernel,
             m.loadavg,
+            if self.loadavg_end.is_empty() {
+                "n/a"
+            } else {
+                &self.loadavg_end
+            },
             m.open_files
         );
         let _ = writeln!(
@@ -552,9 +560,12 @@ impl Report {
             Ok(s) => {
                 let _ = writeln!(
                     md,
-                    "{} live payments sent at once to an IAK upstream that answers pay-pasca after 2 s \
-                     (a fake, `loket-bench fake-upstream`), while another member sends sandbox \
-                     inquiries at {:.0}/s.\n",
+                    "{} live payments sent at once, each on a member connection opened beforehand, to \
+                     an IAK upstream that answers pay-pasca after 2 s (a fake, `loket-bench \
+                     fake-upstream`, accepting on 4 SO_REUSEPORT sockets), while another member sends \
+                     sandbox inquiries at {:.0}/s (open loop, from 1 s before the burst to 0.5 s \
+                     after it). The bills were quoted first through the same upstream (live \
+                     inquiries, closed loop, not part of the figures but of the peak RSS).\n",
                     s.payments,
                     s.inquiries.target_rate.unwrap_or(0.0)
                 );
@@ -571,6 +582,11 @@ impl Report {
                     md,
                     "| burst: first sent to last answered | {:.2} s |",
                     s.burst_secs
+                );
+                let _ = writeln!(
+                    md,
+                    "| SYNs dropped by full accept queues during the burst (machine-wide) | {} |",
+                    s.listen_overflows.map_or("?".into(), |n| n.to_string())
                 );
                 let _ = writeln!(
                     md,
@@ -603,6 +619,14 @@ impl Report {
                     fmt_us(i.latency.p999_us),
                     fmt_us(i.latency.max_us)
                 );
+                if let Some(lag) = i.send_lag {
+                    let _ = writeln!(
+                        md,
+                        "| their send lag (generator), p99 / max: part of the latency above | {} / {} |",
+                        fmt_us(lag.p99_us),
+                        fmt_us(lag.max_us)
+                    );
+                }
                 let _ = writeln!(md, "| quoting phase (live inquiries via the upstream, closed loop) | {:.0}/s, p99 {}, {} errors |",
                     s.setup.throughput, fmt_us(s.setup.latency.p99_us), s.setup.error_count);
                 if !s.pay_errors.is_empty() {
@@ -652,6 +676,12 @@ impl Report {
                 let _ = writeln!(md, "- {label}: {v} × {}", cell(k));
             }
         }
+        if let Ok(s) = &self.slow {
+            for (k, v) in &s.pay_errors {
+                any = true;
+                let _ = writeln!(md, "- slow upstream: payments: {v} × {}", cell(k));
+            }
+        }
         if !any {
             let _ = writeln!(md, "None: every answer had the expected RC.");
         }
@@ -673,7 +703,9 @@ impl Report {
              arrives (the maximum throughput). Open loop: requests scheduled at fixed intervals, \
              latency measured from the scheduled time (no coordinated omission); tokio's timer has \
              1 ms granularity, so up to ~1 ms of send lag is the generator's own.\n\
-             - Warm-up requests are sent and not recorded."
+             - Warm-up requests are sent and not recorded.\n\
+             - Ratios and goals compare figures of this one run: the same machine, the same \
+             generator, at the same time."
         );
         if !self.notes.is_empty() {
             let _ = writeln!(md, "\n## Notes\n");

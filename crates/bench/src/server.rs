@@ -18,6 +18,12 @@ const LOKET_ENV: [&str; 5] = [
     "LOKET_LOG",
 ];
 
+/// The children's `LOKET_LOG`: `warn` (logging stays out of the measurement), or
+/// `LOKET_BENCH_LOKET_LOG` to look into a run.
+fn loket_log() -> String {
+    std::env::var("LOKET_BENCH_LOKET_LOG").unwrap_or_else(|_| "warn".into())
+}
+
 /// A running child server. Dropping it kills the child.
 pub struct ChildServer {
     child: tokio::process::Child,
@@ -153,7 +159,7 @@ impl Loket {
         for var in LOKET_ENV {
             cmd.env_remove(var);
         }
-        cmd.env("LOKET_LOG", "warn");
+        cmd.env("LOKET_LOG", loket_log());
         cmd
     }
 
@@ -251,7 +257,7 @@ impl Loket {
         for var in LOKET_ENV {
             cmd.env_remove(var);
         }
-        cmd.env("LOKET_LOG", "warn").args([
+        cmd.env("LOKET_LOG", loket_log()).args([
             "serve",
             "--listen",
             "127.0.0.1:0",

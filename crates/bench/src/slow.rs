@@ -6,8 +6,9 @@
 use crate::flows::{
     iak_inquiry_body, iak_pay_body, IakInquiryFlow, KeyKind, Member, IAK_PATH, JSON, PGAS,
 };
-use crate::http::{endpoint, HttpClient};
-use crate::load::{run_load, LoadMode, LoadSpec};
+use crate::http::{endpoint, open_conns, Conn, HttpClient};
+use crate::load::{run_load, LoadMode, LoadSpec, Stop};
+use crate::machine;
 use crate::scan;
 use crate::server::proc_status_kb;
 use crate::stats::{micros, new_histogram, LoadResult, Summary};
@@ -16,6 +17,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// How long a payment of the burst may take.
+const PAY_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Clone)]
 pub struct SlowOptions {
@@ -51,6 +55,9 @@ pub struct SlowResult {
     pub burst_secs: f64,
     /// The most payments the upstream held at once (from its `/stats`).
     pub upstream_max_in_flight: Option<u64>,
+    /// SYNs dropped by full accept queues during the burst (machine-wide; each delays its
+    /// connection by a 1 s retransmit).
+    pub listen_overflows: Option<u64>,
     /// The quoting phase (closed loop, live inquiries through the upstream).
     pub setup: LoadResult,
     /// The other member's sandbox inquiries during the burst.
@@ -113,7 +120,7 @@ pub async fn run_slow(
         )?,
         quotes: quotes.clone(),
     });
-    let mut setup = run_load(
+    let setup = run_load(
         "live inquiries via the slow upstream (setup)",
         setup_flow,
         setup_http,
@@ -124,7 +131,6 @@ pub async fn run_slow(
         ),
     )
     .await;
-    setup.name = "live inquiries via the slow upstream (setup)".into();
     let tr_ids: Vec<i64> = quotes
         .lock()
         .map(|q| q.iter().copied().filter(|t| *t > 0).collect())
@@ -142,8 +148,29 @@ pub async fn run_slow(
         .map(|t| iak_pay_body(&live.username, &live.api_key, *t))
         .collect();
 
+    // The members' connections are open before the burst (a member's client keeps its
+    // connection), opened at a gentle pace: the burst is about payments in flight, not about
+    // accepting 10,000 connections at once. One connection per payment, outside any pool.
+    let mut conns: Vec<Option<Conn>> = Vec::with_capacity(pays.len());
+    let mut open_failures: BTreeMap<String, u64> = BTreeMap::new();
+    for c in open_conns(base, pays.len(), 128).await {
+        match c {
+            Ok(c) => conns.push(Some(c)),
+            Err(e) => {
+                *open_failures.entry(e).or_insert(0) += 1;
+                conns.push(None);
+            }
+        }
+    }
+    if !open_failures.is_empty() {
+        notes.push(format!(
+            "connections that could not be opened before the burst (their payments connect during \
+             it): {open_failures:?}"
+        ));
+    }
+
     // The other member: sandbox inquiries at a fixed rate, from before the burst until after it.
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = Stop::new();
     let other_flow = Arc::new(IakInquiryFlow::prepare(
         &[base.to_string()],
         std::slice::from_ref(other),
@@ -161,16 +188,34 @@ pub async fn run_slow(
         duration: Duration::from_secs(590),
         stop: Some(stop.clone()),
     };
-    let other_http = HttpClient::new(256);
-    let inquiries = tokio::spawn(async move {
-        run_load(
-            "sandbox inquiries of another member during the burst",
-            other_flow,
-            other_http,
-            &inquiry_spec,
-        )
-        .await
-    });
+    // On a runtime of its own (its own thread): the burst's 10,000 tasks queue on the main
+    // runtime, and must not delay these requests inside the generator.
+    let (result_tx, inquiries) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("other-member".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = result_tx.send(Err(e.to_string()));
+                    return;
+                }
+            };
+            let r = rt.block_on(async move {
+                run_load(
+                    "sandbox inquiries of another member during the burst",
+                    other_flow,
+                    HttpClient::new(256),
+                    &inquiry_spec,
+                )
+                .await
+            });
+            let _ = result_tx.send(Ok(r));
+        })
+        .map_err(|e| format!("cannot start the inquiry generator: {e}"))?;
     tokio::time::sleep(Duration::from_millis(1000)).await;
 
     // The burst: every payment at once, each on its own connection.
@@ -188,15 +233,24 @@ pub async fn run_slow(
             max
         })
     };
-    let pay_http = HttpClient::new(pays.len() + 16).with_timeout(Duration::from_secs(120));
+    let overflows_before = machine::listen_overflows();
     let burst_start = Instant::now();
     let tasks: Vec<_> = pays
         .into_iter()
-        .map(|body| {
-            let (http, uri) = (pay_http.clone(), uri.clone());
+        .zip(conns)
+        .map(|(body, conn)| {
+            let base = base.to_string();
             tokio::spawn(async move {
                 let t0 = Instant::now();
-                let r = match http.post(&uri, JSON, body).await {
+                let conn = match conn {
+                    Some(c) => Ok(c),
+                    None => Conn::open(&base).await,
+                };
+                let answer = match conn {
+                    Ok(mut c) => c.post(IAK_PATH, JSON, body, PAY_TIMEOUT).await,
+                    Err(e) => Err(e),
+                };
+                let r = match answer {
                     Err(e) => Err(e),
                     Ok(a) => match scan::field_str(&a.body, "response_code") {
                         Some("00") if a.status == 200 => Ok(()),
@@ -224,12 +278,17 @@ pub async fn run_slow(
         }
     }
     let burst_secs = burst_start.elapsed().as_secs_f64();
+    let listen_overflows = match (overflows_before, machine::listen_overflows()) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+        _ => None,
+    };
     burst_done.store(true, std::sync::atomic::Ordering::Relaxed);
     let server_burst_rss_kb = sampler.await.ok().flatten();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    stop.stop();
     let inquiries = inquiries
         .await
+        .map_err(|e| format!("the inquiry generator failed: {e}"))?
         .map_err(|e| format!("the inquiry generator failed: {e}"))?;
 
     let upstream_max_in_flight = match upstream_stats {
@@ -246,6 +305,7 @@ pub async fn run_slow(
         pay_latency: Summary::of(&hist),
         burst_secs,
         upstream_max_in_flight,
+        listen_overflows,
         setup,
         inquiries,
         server_peak_rss_kb: server_pid.and_then(|p| proc_status_kb(p, "VmHWM")),
