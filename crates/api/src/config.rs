@@ -15,6 +15,114 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub isikuota: IsikuotaConfig,
     pub webhooks: WebhooksConfig,
+    pub resolver: ResolverConfig,
+    /// Upstreams, loaded into the database at start (`loket upstream ...` edits them there).
+    pub upstream: Vec<UpstreamConfig>,
+    /// Routes, loaded into the database at start (`loket route ...`).
+    pub route: Vec<RouteConfig>,
+}
+
+/// An upstream biller (spec/upstreams.md). Secrets: `api_key` / `secret_key` literally, or the
+/// name of an environment variable in `api_key_env` / `secret_key_env`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    pub name: String,
+    /// iak | isikuota | digiflazz | sandbox
+    pub kind: String,
+    #[serde(default)]
+    pub base_url: String,
+    /// IAK / Digiflazz username, isikuota api_id.
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub api_key: String,
+    pub api_key_env: Option<String>,
+    #[serde(default)]
+    pub secret_key: String,
+    pub secret_key_env: Option<String>,
+    /// isikuota / Digiflazz `testing` flag.
+    #[serde(default)]
+    pub testing: bool,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: i64,
+    #[serde(default = "default_max_concurrency")]
+    pub max_concurrency: i64,
+    #[serde(default = "default_breaker_failures")]
+    pub breaker_failures: i64,
+    #[serde(default = "default_breaker_cooldown")]
+    pub breaker_cooldown_secs: i64,
+}
+
+impl UpstreamConfig {
+    /// The record the store keeps of this upstream.
+    pub fn record(&self, enabled: bool) -> loket_store::UpstreamRecord {
+        loket_store::UpstreamRecord {
+            name: self.name.clone(),
+            kind: self.kind.clone(),
+            base_url: self.base_url.clone(),
+            username: self.username.clone(),
+            api_key: self.api_key.clone(),
+            api_key_env: self.api_key_env.clone(),
+            secret_key: self.secret_key.clone(),
+            secret_key_env: self.secret_key_env.clone(),
+            testing: self.testing,
+            timeout_ms: self.timeout_ms,
+            max_concurrency: self.max_concurrency,
+            breaker_failures: self.breaker_failures,
+            breaker_cooldown_secs: self.breaker_cooldown_secs,
+            enabled,
+        }
+    }
+}
+
+fn default_timeout_ms() -> i64 {
+    30_000
+}
+fn default_max_concurrency() -> i64 {
+    64
+}
+fn default_breaker_failures() -> i64 {
+    5
+}
+fn default_breaker_cooldown() -> i64 {
+    30
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// loket's product code.
+    pub product: String,
+    pub upstream: String,
+    /// The upstream's product code (default: the same as loket's).
+    pub upstream_code: Option<String>,
+    /// Order among the product's routes (default: the order in the file).
+    pub position: Option<i64>,
+    /// The most the upstream may charge for one bill on this route.
+    pub cost_limit: Option<i64>,
+}
+
+/// The pending-payment resolver (spec/upstreams.md "Pending resolution").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResolverConfig {
+    /// Waits between upstream status checks; the last value repeats.
+    pub backoff_secs: Vec<i64>,
+    /// A payment still unknown after this is flagged for the operator (never refunded).
+    pub max_age_secs: i64,
+    /// An upstream saying "no such payment" is believed only this long after the payment.
+    pub not_received_grace_secs: i64,
+}
+
+impl Default for ResolverConfig {
+    fn default() -> Self {
+        ResolverConfig {
+            backoff_secs: vec![10, 30, 60, 300, 900],
+            max_age_secs: 86_400,
+            not_received_grace_secs: 120,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -88,6 +196,9 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             isikuota: IsikuotaConfig::default(),
             webhooks: WebhooksConfig::default(),
+            resolver: ResolverConfig::default(),
+            upstream: Vec::new(),
+            route: Vec::new(),
         }
     }
 }

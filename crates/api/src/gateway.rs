@@ -5,6 +5,7 @@
 use crate::AppState;
 use loket_core::quote::NewQuote;
 use loket_core::sandbox::{self, PaymentScenario, SandboxInquiry, SandboxOutcome};
+use loket_core::upstream::{InquiryOutcome, PayOutcome, UpstreamInquiry, UpstreamPayment};
 use loket_core::{
     ExtraField, Member, Mode, ProductStatus, Protocol, Quote, Rc, Rupiah, Settlement,
 };
@@ -80,11 +81,7 @@ pub async fn inquire(
         });
     }
     if input.mode == Mode::Live {
-        // Live inquiries go to upstreams; until routes exist, the product is out of service.
-        return Ok(InquiryResult::Failed {
-            rc: Rc::ProductOutOfService,
-            tr_id: None,
-        });
+        return live_inquiry(state, member, &product, input, now).await;
     }
     let outcome = sandbox::inquire(&SandboxInquiry {
         product: &product,
@@ -125,26 +122,134 @@ pub async fn inquire(
         paid_desc: bill.paid_desc,
         biller: "sandbox".into(),
         biller_ref: None,
+        upstream_code: None,
+        upstream_ref_id: None,
         scenario: Some(scenario),
         noref: bill.noref,
         created_at: now,
         expires_at: input.lifetime.expires_at(now),
     };
+    store_quote(state, member, &input, quote, now).await
+}
+
+/// Store a new quote; a concurrent inquiry with the same ref_id that won the race is answered as
+/// a repeat.
+async fn store_quote(
+    state: &AppState,
+    member: &Member,
+    input: &InquiryInput,
+    quote: NewQuote,
+    now: i64,
+) -> Result<InquiryResult, StoreError> {
     match state.store.insert_quote(quote).await {
         Ok(q) => Ok(InquiryResult::Quote(Box::new(q))),
-        // A concurrent inquiry with the same ref_id won the race: answer as for a repeat.
         Err(StoreError::Duplicate(_)) => match state
             .store
             .quote_by_ref(member.id, input.mode, &input.ref_id)
             .await?
         {
-            Some(existing) => repeated(state, existing, &input, now).await,
+            Some(existing) => repeated(state, existing, input, now).await,
             None => Err(StoreError::Database(
                 "quote vanished after a duplicate insert".into(),
             )),
         },
         Err(e) => Err(e),
     }
+}
+
+/// A live inquiry: the product's routes in order; the next route on "unavailable" (transport
+/// failure, timeout, 5xx, product out of service, open breaker, a cost above the route's limit);
+/// stop at the first answer about the bill itself (spec/upstreams.md).
+async fn live_inquiry(
+    state: &AppState,
+    member: &Member,
+    product: &loket_core::Product,
+    input: InquiryInput,
+    now: i64,
+) -> Result<InquiryResult, StoreError> {
+    let routes = state.store.routes(Some(&product.code)).await?;
+    let upstream_ref_id = format!("LK{}", loket_store::random_hex(8).to_uppercase());
+    for route in routes {
+        let Some(up) = state.upstreams.get(&state.store, &route.upstream).await else {
+            continue;
+        };
+        if !up.breaker.allows() {
+            tracing::info!(upstream = %route.upstream, "inquiry skips an upstream whose breaker is open");
+            continue;
+        }
+        let Some(_permit) = up.permit().await else {
+            tracing::warn!(upstream = %route.upstream, "inquiry: upstream at its concurrency limit");
+            continue;
+        };
+        let req = UpstreamInquiry {
+            product_code: route.upstream_code.clone(),
+            number: input.number.clone(),
+            ref_id: upstream_ref_id.clone(),
+            year: input.year.clone(),
+            months: input.months,
+            nomor_identitas: input.nomor_identitas.clone(),
+            amount: input.amount,
+        };
+        let bill = match up.connector.inquiry(&req).await {
+            InquiryOutcome::Bill(bill) => {
+                up.breaker.success();
+                bill
+            }
+            InquiryOutcome::Refused(rc) => {
+                up.breaker.success();
+                return Ok(InquiryResult::Failed { rc, tr_id: None });
+            }
+            InquiryOutcome::Unavailable(reason) => {
+                up.breaker.failure();
+                tracing::info!(upstream = %route.upstream, %reason, "inquiry fails over");
+                continue;
+            }
+        };
+        if route.cost_limit.is_some_and(|limit| bill.cost > limit) {
+            tracing::warn!(upstream = %route.upstream, cost = %bill.cost, "upstream cost above the route's limit; next route");
+            continue;
+        }
+        let price = bill.nominal.checked_add(bill.admin).unwrap_or(Rupiah::ZERO);
+        let selling_price = price
+            .checked_sub(product.commission)
+            .unwrap_or(Rupiah::ZERO);
+        if selling_price.get() <= 0 || bill.cost.get() < 0 {
+            tracing::warn!(upstream = %route.upstream, "upstream quoted an impossible amount; next route");
+            continue;
+        }
+        let quote = NewQuote {
+            tr_id: 0,
+            member_id: member.id,
+            mode: input.mode,
+            protocol: input.protocol,
+            ref_id: input.ref_id.clone(),
+            code: input.code.clone(),
+            hp: input.number.clone(),
+            name: bill.name,
+            period: bill.period,
+            nominal: bill.nominal,
+            admin: bill.admin,
+            price,
+            selling_price,
+            cost: bill.cost,
+            sheets: 1,
+            paid_desc: bill.desc.clone(),
+            desc: bill.desc,
+            biller: route.upstream.clone(),
+            biller_ref: bill.upstream_ref,
+            upstream_code: Some(route.upstream_code.clone()),
+            upstream_ref_id: Some(upstream_ref_id),
+            scenario: None,
+            noref: String::new(),
+            created_at: now,
+            expires_at: input.lifetime.expires_at(now),
+        };
+        return store_quote(state, member, &input, quote, now).await;
+    }
+    Ok(InquiryResult::Failed {
+        rc: Rc::ProductOutOfService,
+        tr_id: None,
+    })
 }
 
 /// A ref_id the member already used: the same answer when it asks for the same bill and the quote
@@ -204,16 +309,16 @@ pub async fn pay(
 pub async fn pay_quote(state: &AppState, quote: Quote) -> Result<PayResult, StoreError> {
     let now = loket_core::jakarta::now();
     if let Some(existing) = state.store.payment_by_tr_id(quote.tr_id).await? {
-        return Ok(PayResult::Payment {
-            quote: Box::new(quote),
-            payment: existing,
-        });
+        return first_payment(state, quote, existing).await;
     }
     if quote.is_expired(now) {
         return Ok(PayResult::Refused {
             rc: Rc::BillingIdExpired,
             quote: Some(Box::new(quote)),
         });
+    }
+    if quote.scenario.is_none() && quote.upstream_code.is_some() {
+        return pay_upstream(state, quote, now).await;
     }
     let scenario = quote.scenario.unwrap_or(PaymentScenario::Pending {
         answer: Rc::Pending,
@@ -226,34 +331,9 @@ pub async fn pay_quote(state: &AppState, quote: Quote) -> Result<PayResult, Stor
         PaymentScenario::Pending { then: None, .. } => i64::MAX,
         _ => now + CRASH_GRACE_SECS,
     };
-    let payment = match state.store.place_payment(quote.tr_id, resolve_at).await {
-        Ok(Placed::New(p)) => p,
-        Ok(Placed::Existing(p)) => {
-            return Ok(PayResult::Payment {
-                quote: Box::new(quote),
-                payment: p,
-            })
-        }
-        Err(StoreError::InsufficientBalance) => {
-            return Ok(PayResult::Refused {
-                rc: Rc::BalanceNotEnough,
-                quote: Some(Box::new(quote)),
-            })
-        }
-        Err(StoreError::Duplicate(_)) => match state.store.payment_by_tr_id(quote.tr_id).await? {
-            Some(p) => {
-                return Ok(PayResult::Payment {
-                    quote: Box::new(quote),
-                    payment: p,
-                })
-            }
-            None => {
-                return Err(StoreError::Database(
-                    "payment vanished after a duplicate insert".into(),
-                ))
-            }
-        },
-        Err(e) => return Err(e),
+    let (quote, payment) = match place(state, quote, resolve_at).await? {
+        Ok(placed) => placed,
+        Err(answer) => return Ok(answer),
     };
     // The hold is durable; now "call" the biller. The sandbox answers from the quote's scenario.
     let payment = match scenario {
@@ -285,6 +365,190 @@ pub async fn pay_quote(state: &AppState, quote: Quote) -> Result<PayResult, Stor
         quote: Box::new(quote),
         payment,
     })
+}
+
+/// Place the quote's payment (hold and row, one transaction). `Err(answer)`: nothing new was
+/// placed and `answer` is what the request gets (the first payment's state, or RC 17).
+async fn place(
+    state: &AppState,
+    quote: Quote,
+    resolve_at: i64,
+) -> Result<Result<(Quote, loket_core::Payment), PayResult>, StoreError> {
+    let existing = match state.store.place_payment(quote.tr_id, resolve_at).await {
+        Ok(Placed::New(p)) => return Ok(Ok((quote, p))),
+        Ok(Placed::Existing(p)) => p,
+        Err(StoreError::InsufficientBalance) => {
+            return Ok(Err(PayResult::Refused {
+                rc: Rc::BalanceNotEnough,
+                quote: Some(Box::new(quote)),
+            }))
+        }
+        Err(StoreError::Duplicate(_)) => state
+            .store
+            .payment_by_tr_id(quote.tr_id)
+            .await?
+            .ok_or_else(|| {
+                StoreError::Database("payment vanished after a duplicate insert".into())
+            })?,
+        Err(e) => return Err(e),
+    };
+    first_payment(state, quote, existing).await.map(Err)
+}
+
+/// How long a repeated pay waits for the first one's outcome while that one is still in flight.
+const IN_FLIGHT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A repeated pay answers the first payment's state. While the first is still in flight (its hold
+/// placed, no outcome written yet: `attempts == 0`), wait a little for its outcome, so that
+/// repeats see what the first request answers rather than a transient "pending".
+async fn first_payment(
+    state: &AppState,
+    quote: Quote,
+    mut payment: loket_core::Payment,
+) -> Result<PayResult, StoreError> {
+    let deadline = tokio::time::Instant::now() + IN_FLIGHT_WAIT;
+    while payment.state == loket_core::PaymentState::Pending
+        && payment.attempts == 0
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        match state.store.payment_by_tr_id(quote.tr_id).await? {
+            Some(p) => payment = p,
+            None => break,
+        }
+    }
+    Ok(PayResult::Payment {
+        quote: Box::new(quote),
+        payment,
+    })
+}
+
+/// The upstream's view of a quote, for pay and status.
+pub fn upstream_payment(quote: &Quote) -> UpstreamPayment {
+    UpstreamPayment {
+        product_code: quote
+            .upstream_code
+            .clone()
+            .unwrap_or_else(|| quote.code.clone()),
+        number: quote.hp.clone(),
+        ref_id: quote
+            .upstream_ref_id
+            .clone()
+            .unwrap_or_else(|| quote.ref_id.clone()),
+        upstream_ref: quote.biller_ref.clone(),
+        quoted_cost: quote.cost,
+    }
+}
+
+/// Pay a live quote at the upstream that quoted it, and only there. Refused before any money
+/// moves when that upstream is gone, its breaker is open or it is at its concurrency limit.
+async fn pay_upstream(state: &AppState, quote: Quote, now: i64) -> Result<PayResult, StoreError> {
+    let refuse = |quote: Quote| {
+        Ok(PayResult::Refused {
+            rc: Rc::ProductOutOfService,
+            quote: Some(Box::new(quote)),
+        })
+    };
+    let Some(up) = state.upstreams.get(&state.store, &quote.biller).await else {
+        return refuse(quote);
+    };
+    if !up.breaker.allows() {
+        return refuse(quote);
+    }
+    let Some(permit) = up.permit().await else {
+        return refuse(quote);
+    };
+    let first_check = now
+        + state
+            .config
+            .resolver
+            .backoff_secs
+            .first()
+            .copied()
+            .unwrap_or(10);
+    let (quote, payment) = match place(state, quote, first_check).await? {
+        Ok(placed) => placed,
+        Err(answer) => return Ok(answer),
+    };
+    // The hold is durable: from here on, whatever happens, the resolver finishes the payment.
+    let outcome = up.connector.pay(&upstream_payment(&quote)).await;
+    drop(permit);
+    let payment = apply_outcome(state, &quote, &payment, outcome, None, &up.breaker).await?;
+    Ok(PayResult::Payment {
+        quote: Box::new(quote),
+        payment,
+    })
+}
+
+/// Write what an upstream said about a pending payment. `by`: who settles it after its answer
+/// (the resolver, a webhook), `None` inside the paying request.
+pub async fn apply_outcome(
+    state: &AppState,
+    quote: &Quote,
+    payment: &loket_core::Payment,
+    outcome: PayOutcome,
+    by: Option<String>,
+    breaker: &crate::upstreams::Breaker,
+) -> Result<loket_core::Payment, StoreError> {
+    let now = loket_core::jakarta::now();
+    match outcome {
+        PayOutcome::Success { noref, cost } => {
+            breaker.success();
+            let cost = cost.unwrap_or(quote.cost);
+            if cost > quote.cost {
+                // Paid already: the member pays the quote, loket carries the difference; flag it.
+                tracing::warn!(tr_id = quote.tr_id, quoted = %quote.cost, charged = %cost, "upstream charged more than it quoted");
+                state.store.flag_payment(payment.id).await?;
+            }
+            state
+                .store
+                .settle_payment(payment.id, Settlement::Success { noref, cost }, by)
+                .await
+        }
+        PayOutcome::Failed(rc)
+            if rc == Rc::PaymentRequestNotReceived
+                && now - payment.created_at < state.config.resolver.not_received_grace_secs =>
+        {
+            // Too early to believe "never received": it may still be on its way.
+            reschedule(state, payment, now).await
+        }
+        PayOutcome::Failed(rc) => {
+            breaker.success();
+            state
+                .store
+                .settle_payment(payment.id, Settlement::Failed(rc), by)
+                .await
+        }
+        PayOutcome::Pending(reason) => {
+            // Not a breaker failure: "pending" is a normal answer, and a lost answer is resolved
+            // by status. Breakers are driven by inquiries, which fail over.
+            tracing::info!(tr_id = quote.tr_id, %reason, "upstream payment pending");
+            reschedule(state, payment, now).await
+        }
+    }
+}
+
+/// Keep a payment pending and schedule its next status check with backoff; past the age limit,
+/// flag it for the operator (never refunded automatically).
+async fn reschedule(
+    state: &AppState,
+    payment: &loket_core::Payment,
+    now: i64,
+) -> Result<loket_core::Payment, StoreError> {
+    let backoff = &state.config.resolver.backoff_secs;
+    let i = (payment.attempts.max(0) as usize).min(backoff.len().saturating_sub(1));
+    let wait = backoff.get(i).copied().unwrap_or(900).max(1);
+    if now - payment.created_at > state.config.resolver.max_age_secs && !payment.flagged {
+        tracing::warn!(
+            tr_id = payment.tr_id,
+            "payment still unknown past the age limit: flagged for the operator"
+        );
+        state.store.flag_payment(payment.id).await?;
+    }
+    state
+        .store
+        .mark_pending(payment.id, Rc::Pending, Some(now + wait))
+        .await
 }
 
 /// The settlement a sandbox quote's scenario resolves to, when it resolves by itself.

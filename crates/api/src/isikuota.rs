@@ -242,22 +242,28 @@ pub fn not_found() -> Response {
     refuse_rc(Rc::PageNotFound, None).into_response()
 }
 
+/// A POST with a readable, authenticated body; anything else is answered here.
+async fn accept(state: &AppState, peer: SocketAddr, req: Request) -> Result<Signed, Response> {
+    if req.method() != axum::http::Method::POST {
+        return Err(not_found());
+    }
+    let bytes = read_body(state, req)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    authenticate(state, peer, &bytes)
+        .await
+        .map_err(IntoResponse::into_response)
+}
+
 /// `POST /v1/order`.
 pub async fn order(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Response {
-    if req.method() != axum::http::Method::POST {
-        return not_found();
-    }
-    let bytes = match read_body(&state, req).await {
-        Ok(b) => b,
-        Err(r) => return r.into_response(),
-    };
-    let signed = match authenticate(&state, peer, &bytes).await {
+    let signed = match accept(&state, peer, req).await {
         Ok(s) => s,
-        Err(r) => return r.into_response(),
+        Err(r) => return r,
     };
     let m = &signed.member;
     let p = Params(&signed.params);
@@ -291,16 +297,9 @@ pub async fn balance(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Response {
-    if req.method() != axum::http::Method::POST {
-        return not_found();
-    }
-    let bytes = match read_body(&state, req).await {
-        Ok(b) => b,
-        Err(r) => return r.into_response(),
-    };
-    let signed = match authenticate(&state, peer, &bytes).await {
+    let signed = match accept(&state, peer, req).await {
         Ok(s) => s,
-        Err(r) => return r.into_response(),
+        Err(r) => return r,
     };
     let m = &signed.member;
     match state.store.balance(m.id, Mode::Live).await {

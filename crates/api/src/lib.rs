@@ -12,6 +12,8 @@ pub mod isikuota;
 mod log;
 pub mod pdf;
 pub mod resolver;
+mod upstream_hooks;
+pub mod upstreams;
 pub mod webhooks;
 
 pub use config::Config;
@@ -19,7 +21,7 @@ pub use config::Config;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use axum::Router;
 use loket_core::QuoteLifetime;
 use loket_store::Store;
@@ -32,6 +34,7 @@ pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
     pub quote_lifetime: QuoteLifetime,
+    pub upstreams: Arc<upstreams::Upstreams>,
 }
 
 impl AppState {
@@ -41,6 +44,7 @@ impl AppState {
             store,
             config: Arc::new(config),
             quote_lifetime,
+            upstreams: Arc::new(upstreams::Upstreams::default()),
         })
     }
 }
@@ -51,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/bill/check", any(iak::bill_check))
         .route("/api/v1/bill/check/", any(iak::bill_check))
         .route("/api/v1/bill/check/{kind}", any(iak::bill_check_typed))
+        .route("/webhooks/{kind}/{upstream}", post(upstream_hooks::receive))
         .route("/v1/order", any(isikuota::order))
         .route("/v1/balance", any(isikuota::balance))
         .route("/api/v1/download/{tr_id}", get(iak::receipt_pdf))

@@ -3,7 +3,6 @@
 //! `webhooks.max_attempts` times. The outbox is in the database, so deliveries survive restarts.
 
 use crate::AppState;
-use hmac::{Hmac, Mac};
 use loket_store::{Delivery, Webhook};
 use std::time::Duration;
 
@@ -11,11 +10,9 @@ const TICK: Duration = Duration::from_millis(250);
 /// Most webhooks attempted per tick (and so in flight at once).
 const BATCH: usize = 64;
 
-pub fn signature(secret_key: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret_key.as_bytes())
-        .expect("HMAC takes any key length");
-    mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
+/// `X-Signature`: lowercase hex HMAC-SHA256 of the raw body with the member's `secret_key`.
+pub fn signature(secret_key: &str, body: &str) -> String {
+    loket_client::canonical::sign(secret_key, body)
 }
 
 pub async fn run(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
@@ -75,7 +72,7 @@ async fn attempt(state: &AppState, client: &reqwest::Client, w: &Webhook) -> Del
         Ok(None) => return retry(state, w, None, "member not found".into()),
         Err(e) => return retry(state, w, None, format!("store: {e}")),
     };
-    let sig = signature(&member.secret_key, w.body.as_bytes());
+    let sig = signature(&member.secret_key, &w.body);
     let sent = client
         .post(&w.url)
         .header("Content-Type", "application/json")

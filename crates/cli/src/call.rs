@@ -1,13 +1,131 @@
-//! `loket call iak ...`: sign and send one request as a member would, print the answer.
+//! `loket call iak|isikuota ...`: sign and send one request as a member would, print the answer.
 
 use clap::{Args, Subcommand};
 use loket_client::iak::{Format, IakClient, IakResponse, InquiryParams};
+use loket_client::isikuota::{IsikuotaClient, IsikuotaResponse};
 
 #[derive(Subcommand)]
 pub enum CallCommand {
     /// The IAK postpaid protocol.
     #[command(subcommand)]
     Iak(IakCall),
+    /// The isikuota order protocol.
+    #[command(subcommand)]
+    Isikuota(IsikuotaCall),
+}
+
+#[derive(Args, Clone)]
+pub struct IqConn {
+    /// Base URL of the server.
+    #[arg(long, env = "LOKET_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    #[arg(long, env = "LOKET_API_ID")]
+    api_id: String,
+    #[arg(long, env = "LOKET_API_KEY", hide_env_values = true)]
+    api_key: String,
+    #[arg(long, env = "LOKET_SECRET_KEY", hide_env_values = true)]
+    secret_key: String,
+}
+
+#[derive(Subcommand)]
+pub enum IsikuotaCall {
+    /// cmd=inquiry.
+    Inquiry {
+        #[command(flatten)]
+        conn: IqConn,
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        customer_no: String,
+        /// Your reference; empty lets loket generate one.
+        #[arg(long)]
+        ref_id: Option<String>,
+        /// Sandbox mode (`testing: true`).
+        #[arg(long)]
+        testing: bool,
+    },
+    /// cmd=pay-pasca for an inquiry's ref_id.
+    Pay {
+        #[command(flatten)]
+        conn: IqConn,
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        customer_no: String,
+        #[arg(long)]
+        ref_id: String,
+        #[arg(long)]
+        testing: bool,
+    },
+    /// cmd=status of a ref_id.
+    Status {
+        #[command(flatten)]
+        conn: IqConn,
+        #[arg(long)]
+        ref_id: String,
+        #[arg(long)]
+        testing: bool,
+    },
+    /// POST /v1/balance.
+    Balance {
+        #[command(flatten)]
+        conn: IqConn,
+    },
+}
+
+fn iq_client(c: &IqConn) -> IsikuotaClient {
+    IsikuotaClient::new(
+        c.url.clone(),
+        c.api_id.clone(),
+        c.api_key.clone(),
+        c.secret_key.clone(),
+    )
+}
+
+fn print_iq(resp: &IsikuotaResponse) {
+    match serde_json::to_string_pretty(&resp.json) {
+        Ok(p) if !resp.json.is_null() => println!("{p}"),
+        _ => println!("{}", resp.body.trim_end()),
+    }
+    if resp.http_status != 200 {
+        eprintln!("HTTP {}", resp.http_status);
+    }
+}
+
+async fn run_isikuota(call: &IsikuotaCall) -> Result<(), String> {
+    let resp = match call {
+        IsikuotaCall::Inquiry {
+            conn,
+            code,
+            customer_no,
+            ref_id,
+            testing,
+        } => {
+            iq_client(conn)
+                .inquiry(code, customer_no, ref_id.as_deref(), *testing)
+                .await
+        }
+        IsikuotaCall::Pay {
+            conn,
+            code,
+            customer_no,
+            ref_id,
+            testing,
+        } => {
+            iq_client(conn)
+                .pay(code, customer_no, ref_id, *testing)
+                .await
+        }
+        IsikuotaCall::Status {
+            conn,
+            ref_id,
+            testing,
+        } => iq_client(conn).status(ref_id, *testing).await,
+        IsikuotaCall::Balance { conn } => iq_client(conn).balance().await,
+    }
+    .map_err(|e| e.to_string())?;
+    print_iq(&resp);
+    Ok(())
 }
 
 #[derive(Args, Clone)]
@@ -109,7 +227,10 @@ fn print(resp: &IakResponse) {
 }
 
 pub async fn run(cmd: &CallCommand) -> Result<(), String> {
-    let CallCommand::Iak(call) = cmd;
+    let call = match cmd {
+        CallCommand::Iak(call) => call,
+        CallCommand::Isikuota(call) => return run_isikuota(call).await,
+    };
     let resp = match call {
         IakCall::Inquiry {
             conn,

@@ -44,6 +44,15 @@ enum Command {
     /// The money ledger.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Upstream billers (spec/upstreams.md).
+    #[command(subcommand)]
+    Upstream(UpstreamCommand),
+    /// Routes from products to upstreams.
+    #[command(subcommand)]
+    Route(RouteCommand),
+    /// Pending payments: list them, or decide one (a person's decision, recorded).
+    #[command(subcommand)]
+    Pending(PendingCommand),
     /// Member webhooks: history and re-sending.
     #[command(subcommand)]
     Webhook(WebhookCommand),
@@ -168,6 +177,117 @@ struct ProductSet {
     fields: Option<String>,
     #[arg(long)]
     sandbox_prefix: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum UpstreamCommand {
+    /// Add or replace an upstream.
+    Add(Box<UpstreamArgs>),
+    /// List upstreams (secrets are never printed).
+    List,
+    /// Remove an upstream and its routes.
+    Remove {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Args)]
+struct UpstreamArgs {
+    #[arg(long)]
+    name: String,
+    /// iak | isikuota | digiflazz | sandbox
+    #[arg(long)]
+    kind: String,
+    #[arg(long, default_value = "")]
+    base_url: String,
+    /// IAK / Digiflazz username, isikuota api_id.
+    #[arg(long, default_value = "")]
+    username: String,
+    /// Name of the environment variable that holds the API key (preferred to --api-key).
+    #[arg(long)]
+    api_key_env: Option<String>,
+    #[arg(long, default_value = "", hide_default_value = true)]
+    api_key: String,
+    /// Name of the environment variable that holds the secret (isikuota HMAC, Digiflazz webhook).
+    #[arg(long)]
+    secret_key_env: Option<String>,
+    #[arg(long, default_value = "", hide_default_value = true)]
+    secret_key: String,
+    /// Send `testing: true` (isikuota, Digiflazz).
+    #[arg(long)]
+    testing: bool,
+    #[arg(long, default_value_t = 30_000)]
+    timeout_ms: i64,
+    #[arg(long, default_value_t = 64)]
+    max_concurrency: i64,
+    #[arg(long, default_value_t = 5)]
+    breaker_failures: i64,
+    #[arg(long, default_value_t = 30)]
+    breaker_cooldown_secs: i64,
+    /// Keep it, but do not route to it.
+    #[arg(long)]
+    disabled: bool,
+}
+
+#[derive(Subcommand)]
+enum RouteCommand {
+    /// Add or replace the route of --product through --upstream.
+    Add {
+        #[arg(long)]
+        product: String,
+        #[arg(long)]
+        upstream: String,
+        /// The upstream's product code (default: the same).
+        #[arg(long)]
+        upstream_code: Option<String>,
+        /// Order among the product's routes (lower first).
+        #[arg(long, default_value_t = 1)]
+        position: i64,
+        /// The most the upstream may charge for one bill.
+        #[arg(long)]
+        cost_limit: Option<String>,
+    },
+    /// List routes (of one product).
+    List {
+        #[arg(long)]
+        product: Option<String>,
+    },
+    Remove {
+        #[arg(long)]
+        product: String,
+        #[arg(long)]
+        upstream: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PendingCommand {
+    /// Pending payments, oldest first; `flagged` ones wait for a person.
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Settle a pending payment by a person's decision (after checking with the upstream).
+    Resolve {
+        #[arg(long)]
+        ref_id: String,
+        /// success | failed
+        #[arg(long)]
+        to: String,
+        /// Who decides.
+        #[arg(long)]
+        by: String,
+        /// Why (recorded with the payment).
+        #[arg(long)]
+        reason: String,
+        /// The biller reference, for success.
+        #[arg(long, default_value = "")]
+        noref: String,
+        /// Whose ref_id, when several members used it.
+        #[arg(long)]
+        username: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -303,6 +423,18 @@ async fn run(cli: Cli) -> Fallible<()> {
             }
         }
         Command::Call(cmd) => call::run(cmd).await,
+        Command::Upstream(cmd) => {
+            let store = open_store(&load_config(&cli)?).await?;
+            upstream(&store, cmd).await
+        }
+        Command::Route(cmd) => {
+            let store = open_store(&load_config(&cli)?).await?;
+            route(&store, cmd).await
+        }
+        Command::Pending(cmd) => {
+            let store = open_store(&load_config(&cli)?).await?;
+            pending(&store, cmd).await
+        }
         Command::Webhook(cmd) => {
             let store = open_store(&load_config(&cli)?).await?;
             webhook(&store, cmd).await
@@ -343,6 +475,7 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> Fallible<()> {
         config.sandbox.enabled = true;
     }
     let store = open_store(&config).await?;
+    load_upstreams(&store, &config).await?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -669,24 +802,7 @@ async fn sandbox_resolve(
     to: &str,
     username: Option<&str>,
 ) -> Fallible<()> {
-    let mut pending = store
-        .pending_by_ref(ref_id)
-        .await
-        .map_err(|e| e.to_string())?;
-    pending.retain(|p| p.mode == Mode::Sandbox);
-    if let Some(u) = username {
-        let m = find_member(store, u).await?;
-        pending.retain(|p| p.member_id == m.id);
-    }
-    let payment = match pending.len() {
-        0 => return Err(format!("no pending sandbox payment with ref_id {ref_id:?}")),
-        1 => pending.remove(0),
-        n => {
-            return Err(format!(
-                "{n} members have a pending payment with ref_id {ref_id:?}: add --username"
-            ))
-        }
-    };
+    let payment = find_pending(store, ref_id, username, Some(Mode::Sandbox)).await?;
     let quote = store
         .quote(payment.tr_id)
         .await
@@ -739,5 +855,234 @@ async fn webhook(store: &Store, cmd: &WebhookCommand) -> Fallible<()> {
             print_json(&serde_json::to_value(&w).unwrap_or_default());
             Ok(())
         }
+    }
+}
+
+const UPSTREAM_KINDS: [&str; 4] = ["iak", "isikuota", "digiflazz", "sandbox"];
+
+/// The config file's upstreams and routes, written to the database (the file wins on start).
+async fn load_upstreams(store: &Store, config: &Config) -> Fallible<()> {
+    for u in &config.upstream {
+        if !UPSTREAM_KINDS.contains(&u.kind.as_str()) {
+            return Err(format!("upstream {}: unknown kind {:?}", u.name, u.kind));
+        }
+        store
+            .put_upstream(u.record(true))
+            .await
+            .map_err(|e| format!("upstream {}: {e}", u.name))?;
+    }
+    for (i, r) in config.route.iter().enumerate() {
+        store
+            .put_route(loket_store::Route {
+                product_code: r.product.clone(),
+                position: r.position.unwrap_or(i as i64 + 1),
+                upstream: r.upstream.clone(),
+                upstream_code: r.upstream_code.clone().unwrap_or_else(|| r.product.clone()),
+                cost_limit: r.cost_limit.map(Rupiah::new),
+            })
+            .await
+            .map_err(|e| format!("route {} via {}: {e}", r.product, r.upstream))?;
+    }
+    Ok(())
+}
+
+async fn upstream(store: &Store, cmd: &UpstreamCommand) -> Fallible<()> {
+    match cmd {
+        UpstreamCommand::Add(a) => {
+            if !UPSTREAM_KINDS.contains(&a.kind.as_str()) {
+                return Err(format!(
+                    "--kind must be one of {}",
+                    UPSTREAM_KINDS.join(", ")
+                ));
+            }
+            let record = loket_api::config::UpstreamConfig {
+                name: a.name.clone(),
+                kind: a.kind.clone(),
+                base_url: a.base_url.clone(),
+                username: a.username.clone(),
+                api_key: a.api_key.clone(),
+                api_key_env: a.api_key_env.clone(),
+                secret_key: a.secret_key.clone(),
+                secret_key_env: a.secret_key_env.clone(),
+                testing: a.testing,
+                timeout_ms: a.timeout_ms,
+                max_concurrency: a.max_concurrency,
+                breaker_failures: a.breaker_failures,
+                breaker_cooldown_secs: a.breaker_cooldown_secs,
+            }
+            .record(!a.disabled);
+            store
+                .put_upstream(record.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+            print_json(&serde_json::to_value(&record).unwrap_or_default());
+            Ok(())
+        }
+        UpstreamCommand::List => {
+            let list = store.upstreams().await.map_err(|e| e.to_string())?;
+            print_json(&serde_json::to_value(&list).unwrap_or_default());
+            Ok(())
+        }
+        UpstreamCommand::Remove { name } => {
+            if !store
+                .remove_upstream(name)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                return Err(format!("no upstream {name:?}"));
+            }
+            print_json(&json!({"removed": name}));
+            Ok(())
+        }
+    }
+}
+
+async fn route(store: &Store, cmd: &RouteCommand) -> Fallible<()> {
+    match cmd {
+        RouteCommand::Add {
+            product,
+            upstream,
+            upstream_code,
+            position,
+            cost_limit,
+        } => {
+            let cost_limit = match cost_limit {
+                Some(c) => Some(Rupiah::parse_amount(c)?),
+                None => None,
+            };
+            let r = loket_store::Route {
+                product_code: product.clone(),
+                position: *position,
+                upstream: upstream.clone(),
+                upstream_code: upstream_code.clone().unwrap_or_else(|| product.clone()),
+                cost_limit,
+            };
+            store.put_route(r.clone()).await.map_err(|e| match e {
+                loket_store::StoreError::NotFound(_) => format!("no upstream {upstream:?}"),
+                e => e.to_string(),
+            })?;
+            print_json(&serde_json::to_value(&r).unwrap_or_default());
+            Ok(())
+        }
+        RouteCommand::List { product } => {
+            let list = store
+                .routes(product.as_deref())
+                .await
+                .map_err(|e| e.to_string())?;
+            print_json(&serde_json::to_value(&list).unwrap_or_default());
+            Ok(())
+        }
+        RouteCommand::Remove { product, upstream } => {
+            if !store
+                .remove_route(product, upstream)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                return Err(format!("no route of {product:?} via {upstream:?}"));
+            }
+            print_json(&json!({"removed": {"product": product, "upstream": upstream}}));
+            Ok(())
+        }
+    }
+}
+
+fn payment_json(p: &loket_core::Payment, q: Option<&loket_core::Quote>) -> serde_json::Value {
+    json!({
+        "tr_id": p.tr_id,
+        "ref_id": p.ref_id,
+        "mode": p.mode.as_str(),
+        "code": q.map(|q| q.code.clone()),
+        "hp": q.map(|q| q.hp.clone()),
+        "biller": q.map(|q| q.biller.clone()),
+        "amount": p.amount,
+        "state": p.state.as_str(),
+        "rc": p.rc.code(),
+        "noref": p.noref,
+        "attempts": p.attempts,
+        "flagged": p.flagged,
+        "resolved_by": p.resolved_by,
+        "created_at": loket_core::jakarta::datetime(p.created_at),
+        "next_check_at": p.resolve_at.filter(|t| *t < i64::MAX).map(loket_core::jakarta::datetime),
+    })
+}
+
+async fn pending(store: &Store, cmd: &PendingCommand) -> Fallible<()> {
+    match cmd {
+        PendingCommand::List { limit } => {
+            let list = store
+                .pending_payments(*limit)
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut out = Vec::with_capacity(list.len());
+            for p in &list {
+                let q = store.quote(p.tr_id).await.map_err(|e| e.to_string())?;
+                out.push(payment_json(p, q.as_ref()));
+            }
+            print_json(&serde_json::Value::Array(out));
+            Ok(())
+        }
+        PendingCommand::Resolve {
+            ref_id,
+            to,
+            by,
+            reason,
+            noref,
+            username,
+        } => {
+            if by.trim().is_empty() || reason.trim().is_empty() {
+                return Err(
+                    "--by and --reason are required: a decision is recorded with who and why"
+                        .into(),
+                );
+            }
+            let payment = find_pending(store, ref_id, username.as_deref(), None).await?;
+            let quote = store
+                .quote(payment.tr_id)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("the payment's quote is missing")?;
+            let outcome = match to.as_str() {
+                "success" => loket_core::Settlement::Success {
+                    noref: noref.clone(),
+                    cost: quote.cost,
+                },
+                "failed" => loket_core::Settlement::Failed(loket_core::Rc::PaymentFailed),
+                other => return Err(format!("--to must be success or failed, not {other:?}")),
+            };
+            let who = format!("operator {}: {}", by.trim(), reason.trim());
+            let p = store
+                .settle_payment(payment.id, outcome, Some(who))
+                .await
+                .map_err(|e| e.to_string())?;
+            print_json(&payment_json(&p, Some(&quote)));
+            Ok(())
+        }
+    }
+}
+
+/// The one pending payment with `ref_id` (of `username`, in `mode`, when given).
+async fn find_pending(
+    store: &Store,
+    ref_id: &str,
+    username: Option<&str>,
+    mode: Option<Mode>,
+) -> Fallible<loket_core::Payment> {
+    let mut pending = store
+        .pending_by_ref(ref_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(mode) = mode {
+        pending.retain(|p| p.mode == mode);
+    }
+    if let Some(u) = username {
+        let m = find_member(store, u).await?;
+        pending.retain(|p| p.member_id == m.id);
+    }
+    match pending.len() {
+        0 => Err(format!("no pending payment with ref_id {ref_id:?}")),
+        1 => Ok(pending.remove(0)),
+        n => Err(format!(
+            "{n} pending payments have ref_id {ref_id:?}: add --username"
+        )),
     }
 }

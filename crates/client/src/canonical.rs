@@ -552,7 +552,8 @@ pub fn php_double(f: f64) -> String {
         return out;
     }
     let (digits, decpt) = shortest_digits(f.abs());
-    if decpt < -3 || decpt > 17 {
+    // zend_gcvt: exponential when `decpt < 0 ? decpt < -3 : decpt > ndigit`, ndigit = 17.
+    if !(-3..=17).contains(&decpt) {
         let (first, rest) = digits.split_at(1.min(digits.len()));
         out.push_str(first);
         out.push('.');

@@ -46,4 +46,5 @@ pub use member::{Balance, IpAllowlist, Member};
 pub use quote::{Protocol, Quote, QuoteLifetime};
 pub mod payment;
 pub use payment::{Payment, PaymentState, Settlement};
+pub mod upstream;
 pub mod webhook;

@@ -54,6 +54,10 @@ pub struct Quote {
     pub biller: String,
     /// The biller's own reference for the quote (its tr_id or ref_id), when it has one.
     pub biller_ref: Option<String>,
+    /// The upstream's product code (the route's), for live quotes.
+    pub upstream_code: Option<String>,
+    /// loket's ref_id towards the upstream: the key of upstream pay, status and webhooks.
+    pub upstream_ref_id: Option<String>,
     /// For the sandbox biller: how the payment will end.
     pub scenario: Option<PaymentScenario>,
     /// The biller's payment reference, when known in advance (sandbox).

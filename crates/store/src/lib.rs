@@ -68,6 +68,50 @@ pub struct MemberUpdate {
     pub webhook_all: Option<bool>,
 }
 
+/// An upstream as stored. Secrets are literal, or named environment variables (`*_env`).
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UpstreamRecord {
+    pub name: String,
+    /// iak | isikuota | digiflazz | sandbox
+    pub kind: String,
+    pub base_url: String,
+    pub username: String,
+    #[serde(skip_serializing)]
+    pub api_key: String,
+    pub api_key_env: Option<String>,
+    #[serde(skip_serializing)]
+    pub secret_key: String,
+    pub secret_key_env: Option<String>,
+    pub testing: bool,
+    pub timeout_ms: i64,
+    pub max_concurrency: i64,
+    pub breaker_failures: i64,
+    pub breaker_cooldown_secs: i64,
+    pub enabled: bool,
+}
+
+impl std::fmt::Debug for UpstreamRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamRecord")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("base_url", &self.base_url)
+            .field("keys", &"<redacted>")
+            .finish()
+    }
+}
+
+/// One route of a product: try `upstream` (with its own product code) in `position` order.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Route {
+    pub product_code: String,
+    pub position: i64,
+    pub upstream: String,
+    pub upstream_code: String,
+    /// The most the upstream may charge for a bill on this route.
+    pub cost_limit: Option<Rupiah>,
+}
+
 /// A webhook in the outbox.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Webhook {
@@ -331,6 +375,53 @@ impl Store {
 
     pub async fn resend_webhook(&self, id: i64) -> Result<Webhook> {
         dispatch!(self, s => s.resend_webhook(id).await)
+    }
+
+    pub async fn upstreams(&self) -> Result<Vec<UpstreamRecord>> {
+        dispatch!(self, s => s.upstreams().await)
+    }
+
+    /// Insert or replace an upstream.
+    pub async fn put_upstream(&self, u: UpstreamRecord) -> Result<()> {
+        dispatch!(self, s => s.put_upstream(u).await)
+    }
+
+    /// Remove an upstream and its routes; false when there was none.
+    pub async fn remove_upstream(&self, name: &str) -> Result<bool> {
+        dispatch!(self, s => s.remove_upstream(name.to_string()).await)
+    }
+
+    /// Routes of one product (in order), or of all products.
+    pub async fn routes(&self, product_code: Option<&str>) -> Result<Vec<Route>> {
+        dispatch!(self, s => s.routes(product_code.map(str::to_string)).await)
+    }
+
+    /// Insert or replace the route (product, upstream).
+    pub async fn put_route(&self, r: Route) -> Result<()> {
+        dispatch!(self, s => s.put_route(r).await)
+    }
+
+    pub async fn remove_route(&self, product_code: &str, upstream: &str) -> Result<bool> {
+        dispatch!(self, s => s.remove_route(product_code.to_string(), upstream.to_string()).await)
+    }
+
+    /// The quote loket made with `upstream_ref_id` towards `biller` (upstream webhooks).
+    pub async fn quote_by_upstream_ref(
+        &self,
+        biller: &str,
+        upstream_ref_id: &str,
+    ) -> Result<Option<Quote>> {
+        dispatch!(self, s => s.quote_by_upstream_ref(biller.to_string(), upstream_ref_id.to_string()).await)
+    }
+
+    /// Pending payments, oldest first (`loket pending list`).
+    pub async fn pending_payments(&self, limit: usize) -> Result<Vec<Payment>> {
+        dispatch!(self, s => s.pending_payments(limit).await)
+    }
+
+    /// Flag a pending payment for the operator (past the age limit and still unknown).
+    pub async fn flag_payment(&self, payment_id: i64) -> Result<()> {
+        dispatch!(self, s => s.flag_payment(payment_id).await)
     }
 
     /// Replay the journal and compare with the cached balances and every invariant.

@@ -41,6 +41,8 @@ fn quote(member_id: i64, ref_id: &str) -> Quote {
         paid_desc: serde_json::json!({}),
         biller: "sandbox".to_string(),
         biller_ref: None,
+        upstream_code: None,
+        upstream_ref_id: None,
         scenario: None,
         noref: String::new(),
         created_at,

@@ -473,6 +473,8 @@ fn sandbox_quote(member_id: i64, ref_id: &str, selling_price: i64, cost: i64) ->
         paid_desc: serde_json::json!({}),
         biller: "sandbox".to_string(),
         biller_ref: None,
+        upstream_code: None,
+        upstream_ref_id: None,
         scenario: None,
         noref: String::new(),
         created_at,

@@ -1,84 +1,11 @@
 //! The `loket` binary, as a process: the interface contract of spec/README.md.
 
-use crate::helpers::{each_backend, test_database_url};
+use crate::helpers::{db, each_backend, loket, run, run_fails, run_json, spawn_server, text};
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use tempfile::TempDir;
-
-/// `loket` with none of its environment variables inherited.
-fn loket() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_loket"));
-    for var in [
-        "LOKET_DATABASE_URL",
-        "LOKET_CONFIG",
-        "LOKET_LISTEN",
-        "LOKET_URL",
-        "LOKET_USERNAME",
-        "LOKET_KEY",
-        "LOKET_LOG_FORMAT",
-    ] {
-        c.env_remove(var);
-    }
-    c.env("LOKET_LOG", "warn");
-    c
-}
-
-/// A fresh database for one test.
-struct Db {
-    url: String,
-    _dir: TempDir,
-}
-
-fn db() -> Db {
-    let dir = tempfile::tempdir().unwrap();
-    Db {
-        url: test_database_url(dir.path()),
-        _dir: dir,
-    }
-}
-
-fn run(args: &[&str]) -> Output {
-    loket()
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("loket runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Runs, expects success and one JSON value on stdout.
-fn run_json(args: &[&str]) -> Value {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "loket {args:?} failed: {}",
-        text(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout of {args:?} is not JSON ({e}): {}",
-            text(&out.stdout)
-        )
-    })
-}
-
-/// Runs, expects failure with exactly one line on stderr; returns it.
-fn run_fails(args: &[&str]) -> String {
-    let out = run(args);
-    assert!(!out.status.success(), "loket {args:?} should fail");
-    let err = text(&out.stderr);
-    let err = err.trim_end();
-    assert!(!err.is_empty(), "an error message on stderr");
-    assert_eq!(err.lines().count(), 1, "one line on stderr: {err:?}");
-    err.to_string()
-}
 
 fn sorted_keys(v: &Value) -> Vec<String> {
     let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
@@ -248,85 +175,6 @@ fn member_deposit_and_show_balances() {
     );
 }
 
-/// A child process killed (and reaped) when the test ends, however it ends.
-struct ChildGuard(Child);
-
-impl ChildGuard {
-    fn pid(&self) -> u32 {
-        self.0.id()
-    }
-
-    /// Waits up to `limit` for the process to exit.
-    fn wait_for_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if let Some(status) = self.0.try_wait().expect("try_wait") {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-/// A running `loket serve`: its address and the lines it printed before listening.
-struct Server {
-    child: ChildGuard,
-    addr: String,
-    banner: Vec<String>,
-}
-
-fn serve(db: &Db, extra: &[&str]) -> Server {
-    let mut cmd = loket();
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--database", &db.url])
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut child = cmd.spawn().expect("loket serve starts");
-    let stdout = child.stdout.take().unwrap();
-    let child = ChildGuard(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut banner = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx
-            .recv_timeout(left)
-            .unwrap_or_else(|e| panic!("no listening line ({e}); printed: {banner:#?}"));
-        if let Some(rest) = line.strip_prefix("loket listening on http://") {
-            let addr = rest.split_whitespace().next().unwrap().to_string();
-            assert!(
-                addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"),
-                "a real port: {line}"
-            );
-            return Server {
-                child,
-                addr,
-                banner,
-            };
-        }
-        banner.push(line);
-    }
-}
-
 /// `GET path` over a plain socket: the status code and body.
 fn http_get(addr: &str, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).expect("connect");
@@ -385,7 +233,7 @@ fn call_inquiry(addr: &str, username: &str, key: &str, extra: &[&str]) -> Output
 #[each_backend]
 fn serve_demo_answers_and_stops_on_sigterm() {
     let db = db();
-    let mut server = serve(&db, &["--demo"]);
+    let mut server = spawn_server(&db, &["--demo"]);
     let (status, body) = http_get(&server.addr, "/healthz");
     assert_eq!(status, 200, "{body}");
     let health: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{body}"));
@@ -419,7 +267,7 @@ fn serve_demo_answers_and_stops_on_sigterm() {
     assert!(exit.success(), "exit status 0 after SIGTERM: {exit:?}");
 
     // The demo member persists: a second start reuses it.
-    let again = serve(&db, &["--demo"]);
+    let again = spawn_server(&db, &["--demo"]);
     assert_eq!(banner_value(&again.banner, "dev_api_key"), dev_key);
     assert_eq!(banner_value(&again.banner, "username"), username);
 }
@@ -438,7 +286,7 @@ fn serve_sandbox_flag_answers_live_keys_from_the_sandbox() {
     let api_key = creds["api_key"].as_str().unwrap();
     let username = creds["username"].as_str().unwrap();
 
-    let plain = serve(&db, &[]);
+    let plain = spawn_server(&db, &[]);
     let out = call_inquiry(&plain.addr, username, api_key, &[]);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["data"]["response_code"], "106", "live mode: {v}");
@@ -449,17 +297,11 @@ fn serve_sandbox_flag_answers_live_keys_from_the_sandbox() {
     assert_eq!(v["data"]["response_code"], "00", "sandbox mode: {v}");
     drop(plain);
 
-    let sandbox = serve(&db, &["--sandbox"]);
+    let sandbox = spawn_server(&db, &["--sandbox"]);
     let out = call_inquiry(&sandbox.addr, username, api_key, &[]);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["data"]["response_code"], "00", "sandbox server: {v}");
     assert_eq!(v["data"]["tr_name"], "NGATIMUN", "{v}");
-}
-
-fn write_config(db: &Db, text: &str) -> String {
-    let path = db._dir.path().join("loket.toml");
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
 }
 
 /// sandbox.md names the sandbox biller's settings `sandbox.timeout_delay_ms` and
@@ -467,10 +309,7 @@ fn write_config(db: &Db, text: &str) -> String {
 #[each_backend]
 fn config_file_sandbox_settings_as_sandbox_md_names_them() {
     let db = db();
-    let config = write_config(
-        &db,
-        "[sandbox]\ntimeout_delay_ms = 700\npending_resolve_secs = 5\n",
-    );
+    let config = db.write_config("[sandbox]\ntimeout_delay_ms = 700\npending_resolve_secs = 5\n");
     let creds = run_json(&[
         "member",
         "add",
@@ -479,7 +318,7 @@ fn config_file_sandbox_settings_as_sandbox_md_names_them() {
         "--database",
         &db.url,
     ]);
-    let server = serve(&db, &["--config", &config]);
+    let server = spawn_server(&db, &["--config", &config]);
     let started = Instant::now();
     let url = format!("http://{}", server.addr);
     let out = loket()
@@ -509,7 +348,7 @@ fn config_file_sandbox_settings_as_sandbox_md_names_them() {
 #[each_backend]
 fn config_file_settings_apply() {
     let db = db();
-    let config = write_config(&db, "[sandbox]\nenabled = true\ntimeout_delay_ms = 0\n");
+    let config = db.write_config("[sandbox]\nenabled = true\ntimeout_delay_ms = 0\n");
     let creds = run_json(&[
         "member",
         "add",
@@ -518,7 +357,7 @@ fn config_file_settings_apply() {
         "--database",
         &db.url,
     ]);
-    let server = serve(&db, &["--config", &config]);
+    let server = spawn_server(&db, &["--config", &config]);
     assert!(
         !server.banner.iter().any(|l| l.contains("dev_api_key")),
         "no demo without --demo"
@@ -541,7 +380,7 @@ fn config_file_settings_apply() {
 #[each_backend]
 fn a_bad_config_file_is_a_one_line_error() {
     let db = db();
-    let config = write_config(&db, "typo = 1\n");
+    let config = db.write_config("typo = 1\n");
     let err = run_fails(&[
         "serve",
         "--listen",

@@ -4,6 +4,7 @@
 
 use loket_api::Config;
 use loket_client::iak::{Format, IakClient, IakResponse, InquiryParams};
+use loket_client::isikuota::{IsikuotaClient, IsikuotaResponse};
 use loket_core::{Catalogue, Mode, Quote};
 use loket_store::Store;
 /// Every test here runs once per backend: `#[each_backend]` instead of `#[tokio::test]`.
@@ -49,6 +50,8 @@ pub fn test_database_url(dir: &Path) -> String {
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`.
     pub base_url: String,
+    /// The database the server runs on (for the `loket` binary: `ledger verify`, ...).
+    pub database_url: String,
     /// The server's store (a handle on the same database), to look behind the API.
     pub store: Store,
     /// Unsigned HTTP client for raw requests.
@@ -62,8 +65,13 @@ pub struct TestApp {
 pub struct TestMember {
     pub id: i64,
     pub username: String,
+    pub name: String,
     pub api_key: String,
     pub dev_api_key: String,
+    /// isikuota's `api_id`.
+    pub api_id: String,
+    /// isikuota's HMAC key, which also signs the member's webhooks.
+    pub secret_key: String,
 }
 
 /// A server with the default configuration (live keys mean live mode).
@@ -104,6 +112,7 @@ pub async fn spawn_app_with(mut config: Config) -> TestApp {
         .expect("an HTTP client");
     TestApp {
         base_url: format!("http://{addr}"),
+        database_url: url,
         store,
         http,
         shutdown: Some(tx),
@@ -138,8 +147,11 @@ impl TestApp {
         TestMember {
             id: m.id,
             username: m.username.clone(),
+            name: m.name.clone(),
             api_key: m.api_key.clone(),
             dev_api_key: m.dev_api_key.clone(),
+            api_id: m.api_id.clone(),
+            secret_key: m.secret_key.clone(),
         }
     }
 
@@ -151,6 +163,35 @@ impl TestApp {
     /// A JSON client signing with the member's `api_key` (live mode).
     pub fn live_client(&self, m: &TestMember) -> IakClient {
         IakClient::new(&self.base_url, &m.username, &m.api_key)
+    }
+
+    /// An isikuota client signing as the member (`testing` is per request).
+    pub fn isikuota_client(&self, m: &TestMember) -> IsikuotaClient {
+        IsikuotaClient::new(&self.base_url, &m.api_id, &m.api_key, &m.secret_key)
+    }
+
+    /// POST `body` as is to an isikuota `path` as `application/json`; the answer must be JSON.
+    pub async fn post_iq(&self, path: &str, body: impl Into<Vec<u8>>) -> IsikuotaResponse {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.into())
+            .send()
+            .await
+            .expect("an HTTP answer");
+        read_iq(resp).await
+    }
+
+    /// GET an isikuota `path`; the answer must be JSON.
+    pub async fn get_iq(&self, path: &str) -> IsikuotaResponse {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base_url))
+            .send()
+            .await
+            .expect("an HTTP answer");
+        read_iq(resp).await
     }
 
     /// POST `body` as is to `path` with `content_type` (no content type when `None`).
@@ -208,6 +249,25 @@ impl TestApp {
         let r = self.get("/healthz", None).await;
         assert_eq!(r.http_status, 200, "healthz: {}", r.body);
     }
+}
+
+/// An isikuota answer, checking that it is `application/json` whatever its status.
+async fn read_iq(resp: reqwest::Response) -> IsikuotaResponse {
+    let status = resp.status().as_u16();
+    let ct = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let body = resp.bytes().await.expect("the answer's body");
+    let r = IsikuotaResponse::parse(status, &body);
+    assert!(
+        ct.starts_with("application/json"),
+        "content type {ct:?} of an isikuota answer: {}",
+        r.body
+    );
+    r
 }
 
 async fn read(resp: reqwest::Response) -> IakResponse {
@@ -543,6 +603,12 @@ pub fn message_of(rc: &str) -> &'static str {
         "106" => "PRODUCT IS TEMPORARILY OUT OF SERVICE",
         "117" => "PAGE NOT FOUND",
         "118" => "ACCOUNT SUSPENDED",
+        "04" => "BILLING ID EXPIRED",
+        "06" => "INQUIRY ID NOT FOUND",
+        "17" => "BALANCE NOT ENOUGH",
+        "37" => "PAYMENT FAILED",
+        "39" => "PENDING / TRANSACTION IN PROCESS",
+        "105" => "MISC ERROR / BILLER SYSTEM ERROR",
         other => panic!("no message listed for RC {other}"),
     }
 }
@@ -624,5 +690,609 @@ pub fn assert_same_bill(a: &IakResponse, b: &IakResponse) {
             );
             assert!(a.field(k).is_some(), "field {k} missing: {}", a.body);
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payments: shared expectations.
+
+/// The balance a new member starts with on the sandbox side (spec/sandbox.md).
+pub const SANDBOX_START: i64 = loket_store::SANDBOX_START_BALANCE;
+
+/// PGAS's documented bill (NGATIMUN, `0110010000` and every successful rule-2 PGAS number):
+/// what the member is charged, and the biller's reference of its payment.
+pub const PGAS_SELLING_PRICE: i64 = 323_902;
+pub const PGAS_NOREF: &str = "244183135447";
+
+/// The fields of a payment answer (pay-pasca), in order: the inquiry fields, then `datetime`,
+/// `balance`, `noref` (spec/iak.md, docs/protocols.md).
+pub const PAY_FIELDS: [&str; 16] = [
+    "tr_id",
+    "code",
+    "hp",
+    "tr_name",
+    "period",
+    "nominal",
+    "admin",
+    "ref_id",
+    "response_code",
+    "message",
+    "price",
+    "selling_price",
+    "desc",
+    "datetime",
+    "balance",
+    "noref",
+];
+
+/// A configuration for payment tests: quotes that live an hour (no test meets Jakarta's
+/// midnight) and pending sandbox payments that settle after 2 s.
+pub fn payments_config() -> Config {
+    let mut c = Config::default();
+    c.quotes.lifetime = loket_api::config::LifetimeSetting::Seconds(3600);
+    c.sandbox.pending_resolve_secs = 2;
+    c
+}
+
+impl TestApp {
+    /// The member's sandbox balance, from the store.
+    pub async fn sandbox_balance(&self, m: &TestMember) -> loket_core::Balance {
+        self.store
+            .balance(m.id, Mode::Sandbox)
+            .await
+            .expect("the store answers")
+    }
+
+    /// Asserts the member's sandbox balance: posted `balance` and `held`.
+    pub async fn assert_sandbox_balance(&self, m: &TestMember, balance: i64, held: i64) {
+        let b = self.sandbox_balance(m).await;
+        assert_eq!(
+            (b.balance.get(), b.held.get()),
+            (balance, held),
+            "sandbox (balance, held) of {}",
+            m.username
+        );
+    }
+
+    /// The store's ledger replays clean.
+    pub async fn assert_ledger_clean(&self) {
+        let report = self
+            .store
+            .verify_ledger()
+            .await
+            .expect("the ledger verifies");
+        assert!(report.is_clean(), "ledger problems: {:#?}", report.problems);
+        assert_eq!(report.sum_of_balances, 0, "double entry sums to zero");
+    }
+
+    /// The payment of a quote, if any.
+    pub async fn payment(&self, tr_id: i64) -> Option<loket_core::Payment> {
+        self.store
+            .payment_by_tr_id(tr_id)
+            .await
+            .expect("the store answers")
+    }
+}
+
+/// An inquiry that must succeed; answers its tr_id.
+pub async fn quote_tr_id(client: &IakClient, p: &InquiryParams) -> i64 {
+    let r = inquire(client, p).await;
+    assert_eq!(
+        r.rc().as_deref(),
+        Some("00"),
+        "inquiry of {}: {}",
+        p.hp,
+        r.body
+    );
+    r.field("tr_id")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("a tr_id: {}", r.body))
+}
+
+/// A pay-pasca that must reach the server.
+pub async fn pay(client: &IakClient, tr_id: i64) -> IakResponse {
+    client.pay(tr_id).await.expect("an HTTP answer")
+}
+
+/// A checkstatus that must reach the server.
+pub async fn check_status(client: &IakClient, ref_id: &str) -> IakResponse {
+    client.check_status(ref_id).await.expect("an HTTP answer")
+}
+
+/// An integer field of an answer (JSON integer, or XML text).
+pub fn int_field(r: &IakResponse, key: &str) -> i64 {
+    r.field(key)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{key} is an integer: {}", r.body))
+}
+
+/// Polls checkstatus until its `status` is `want` (or `timeout` passes); answers the last answer.
+pub async fn wait_for_status(
+    client: &IakClient,
+    ref_id: &str,
+    want: i64,
+    timeout: std::time::Duration,
+) -> IakResponse {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let r = check_status(client, ref_id).await;
+        if r.field("status").and_then(|s| s.parse::<i64>().ok()) == Some(want)
+            || std::time::Instant::now() >= deadline
+        {
+            return r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// `datetime` is `YmdHis` in Asia/Jakarta, between `before` and `after` (unix seconds).
+pub fn assert_datetime_between(r: &IakResponse, before: i64, after: i64) {
+    let dt = r.field("datetime").unwrap_or_default();
+    assert!(
+        dt.len() == 14 && dt.bytes().all(|b| b.is_ascii_digit()),
+        "datetime is YmdHis: {}",
+        r.body
+    );
+    let ok = (before..=after).any(|t| loket_core::jakarta::ymdhis(t) == dt);
+    assert!(
+        ok,
+        "datetime {dt} is Jakarta time between {} and {}: {}",
+        loket_core::jakarta::ymdhis(before),
+        loket_core::jakarta::ymdhis(after),
+        r.body
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The `loket` binary as a process.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// `loket` with none of its environment variables inherited.
+pub fn loket() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_loket"));
+    for var in [
+        "LOKET_DATABASE_URL",
+        "LOKET_CONFIG",
+        "LOKET_LISTEN",
+        "LOKET_URL",
+        "LOKET_USERNAME",
+        "LOKET_KEY",
+        "LOKET_LOG_FORMAT",
+    ] {
+        c.env_remove(var);
+    }
+    c.env("LOKET_LOG", "warn");
+    c
+}
+
+/// A fresh database for one test (removed with its directory when dropped).
+pub struct Db {
+    pub url: String,
+    dir: TempDir,
+}
+
+impl Db {
+    /// The test's temporary directory (for config files, receipts, ...).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `loket.toml` with `text` next to the database; answers its path.
+    pub fn write_config(&self, text: &str) -> String {
+        let path = self.dir().join("loket.toml");
+        std::fs::write(&path, text).expect("the config file is written");
+        path.display().to_string()
+    }
+}
+
+pub fn db() -> Db {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    Db {
+        url: test_database_url(dir.path()),
+        dir,
+    }
+}
+
+/// Runs `loket args` to its end.
+pub fn run(args: &[&str]) -> Output {
+    loket()
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("loket runs")
+}
+
+/// [`run`] off the async runtime (the test's server may share its thread).
+pub async fn run_async(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&args)
+    })
+    .await
+    .expect("loket ran")
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Expects success and one JSON value on stdout.
+pub fn output_json(args: &[&str], out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "loket {args:?} failed ({:?}): {}{}",
+        out.status,
+        text(&out.stderr),
+        text(&out.stdout)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout of {args:?} is not JSON ({e}): {}",
+            text(&out.stdout)
+        )
+    })
+}
+
+/// Runs, expects success and one JSON value on stdout.
+pub fn run_json(args: &[&str]) -> Value {
+    output_json(args, &run(args))
+}
+
+/// Runs, expects failure with exactly one line on stderr; returns it.
+pub fn run_fails(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(!out.status.success(), "loket {args:?} should fail");
+    let err = text(&out.stderr);
+    let err = err.trim_end();
+    assert!(!err.is_empty(), "an error message on stderr");
+    assert_eq!(err.lines().count(), 1, "one line on stderr: {err:?}");
+    err.to_string()
+}
+
+/// `loket ledger verify --database url` exits 0; answers its report.
+pub async fn ledger_verify(url: &str) -> Value {
+    let args = ["ledger", "verify", "--database", url];
+    let out = run_async(args.iter().map(|s| s.to_string()).collect()).await;
+    let report = output_json(&args, &out);
+    assert_eq!(
+        report["problems"],
+        json!([]),
+        "ledger verify reports no problem: {report}"
+    );
+    assert_eq!(report["sum_of_balances"], json!(0), "{report}");
+    report
+}
+
+/// A child process killed (and reaped) when the test ends, however it ends.
+pub struct ChildGuard(pub Child);
+
+impl ChildGuard {
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Waits up to `limit` for the process to exit.
+    pub fn wait_for_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.0.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// `kill -9`: no signal handler runs, nothing is flushed or finished. Answers the signal the
+    /// process died of.
+    pub fn sigkill(&mut self) -> Option<i32> {
+        use std::os::unix::process::ExitStatusExt;
+        let status = Command::new("kill")
+            .args(["-9", &self.pid().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -9 {}", self.pid());
+        let exit = self
+            .wait_for_exit(Duration::from_secs(10))
+            .expect("the process dies of SIGKILL");
+        exit.signal()
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// A running `loket serve`: its address and the lines it printed before listening.
+pub struct Server {
+    pub child: ChildGuard,
+    pub addr: String,
+    pub banner: Vec<String>,
+}
+
+impl Server {
+    /// `http://ADDR`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// `loket serve --listen 127.0.0.1:0 --database db.url EXTRA...`, once it listens.
+pub fn spawn_server(db: &Db, extra: &[&str]) -> Server {
+    let mut cmd = loket();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--database", &db.url])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().expect("loket serve starts");
+    let stdout = child.stdout.take().expect("a piped stdout");
+    let child = ChildGuard(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut banner = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|e| panic!("no listening line ({e}); printed: {banner:#?}"));
+        if let Some(rest) = line.strip_prefix("loket listening on http://") {
+            let addr = rest.split_whitespace().next().unwrap().to_string();
+            assert!(
+                addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"),
+                "a real port: {line}"
+            );
+            return Server {
+                child,
+                addr,
+                banner,
+            };
+        }
+        banner.push(line);
+    }
+}
+
+/// A payment answer (pay-pasca; with `status`, a checkstatus answer of a payment): HTTP 200, the
+/// request's format, RC, message, `noref`, `balance`, the fields in order (`status` last), and
+/// JSON integers for the money fields in JSON.
+pub fn assert_payment_answer(
+    r: &IakResponse,
+    format: Format,
+    rc: &str,
+    message: &str,
+    noref: &str,
+    balance: i64,
+    status: Option<i64>,
+) {
+    assert_eq!(r.http_status, 200, "HTTP status: {}", r.body);
+    assert_format(r, format);
+    assert_eq!(r.rc().as_deref(), Some(rc), "response_code: {}", r.body);
+    assert_eq!(
+        r.field("message").as_deref(),
+        Some(message),
+        "message: {}",
+        r.body
+    );
+    assert_eq!(
+        r.field("noref").as_deref(),
+        Some(noref),
+        "noref: {}",
+        r.body
+    );
+    assert_eq!(int_field(r, "balance"), balance, "balance: {}", r.body);
+    let mut order: Vec<&str> = PAY_FIELDS.to_vec();
+    if let Some(status) = status {
+        order.push("status");
+        assert_eq!(int_field(r, "status"), status, "status: {}", r.body);
+    }
+    assert_eq!(keys(&r.data), order, "field order: {}", r.body);
+    if format == Format::Json {
+        for f in [
+            "tr_id",
+            "nominal",
+            "admin",
+            "price",
+            "selling_price",
+            "balance",
+        ] {
+            assert!(r.data[f].is_i64(), "{f} is a JSON integer: {}", r.body);
+        }
+        if status.is_some() {
+            assert!(
+                r.data["status"].is_i64(),
+                "status is a JSON integer: {}",
+                r.body
+            );
+        }
+        assert_raw_order(&r.body, "", &order);
+    }
+}
+
+/// The payment answer names the same bill as the inquiry answer (every inquiry field but the RC,
+/// its message, and `desc`, which a payment may complete).
+pub fn assert_same_quote(pay: &IakResponse, inquiry: &IakResponse) {
+    for k in [
+        "tr_id",
+        "code",
+        "hp",
+        "tr_name",
+        "period",
+        "nominal",
+        "admin",
+        "ref_id",
+        "price",
+        "selling_price",
+    ] {
+        assert!(inquiry.field(k).is_some(), "{k} in {}", inquiry.body);
+        assert_eq!(
+            pay.field(k),
+            inquiry.field(k),
+            "{k}:\n{}\n{}",
+            pay.body,
+            inquiry.body
+        );
+    }
+}
+
+/// The keys of isikuota's envelope, in the order loket writes them.
+pub const ENVELOPE_KEYS: [&str; 6] = ["success", "code", "message", "data", "errors", "meta"];
+
+/// Every isikuota answer: `{success, code, message, data, errors, meta: null}`, `code` in
+/// UPPER_SNAKE, a non-empty message, `data` an object or null, `errors` an object or null.
+pub fn assert_envelope(r: &IsikuotaResponse) {
+    assert!(r.json.is_object(), "a JSON object: {}", r.body);
+    assert_eq!(keys(&r.json), ENVELOPE_KEYS, "envelope: {}", r.body);
+    assert!(r.json["success"].is_boolean(), "success: {}", r.body);
+    let code = r.code().unwrap_or_else(|| panic!("code: {}", r.body));
+    assert!(
+        !code.is_empty()
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b == b'_' || b.is_ascii_digit()),
+        "code in UPPER_SNAKE: {}",
+        r.body
+    );
+    assert!(
+        r.message().is_some_and(|m| !m.is_empty()),
+        "a message: {}",
+        r.body
+    );
+    assert!(
+        r.json["data"].is_object() || r.json["data"].is_null(),
+        "data: {}",
+        r.body
+    );
+    assert!(
+        r.json["errors"].is_object() || r.json["errors"].is_null(),
+        "errors: {}",
+        r.body
+    );
+    assert_eq!(r.json["meta"], Value::Null, "meta is null: {}", r.body);
+}
+
+/// A processed isikuota request: HTTP 200, `success`, `code`, no `errors`.
+pub fn assert_iq_ok(r: &IsikuotaResponse, success: bool, code: &str) {
+    assert_envelope(r);
+    assert_eq!(r.http_status, 200, "HTTP status: {}", r.body);
+    assert_eq!(r.code(), Some(code), "code: {}", r.body);
+    assert_eq!(r.success(), Some(success), "success: {}", r.body);
+    assert!(r.data().is_some(), "data: {}", r.body);
+    assert_eq!(r.json["errors"], Value::Null, "errors: {}", r.body);
+}
+
+/// A refused isikuota request: `http_status`, `success: false`, `code`, `data: null`, and
+/// `errors` only for `VALIDATION_ERROR`.
+pub fn assert_iq_refused(r: &IsikuotaResponse, http_status: u16, code: &str) {
+    assert_envelope(r);
+    assert_eq!(r.http_status, http_status, "HTTP status: {}", r.body);
+    assert_eq!(r.code(), Some(code), "code: {}", r.body);
+    assert_eq!(r.success(), Some(false), "success: {}", r.body);
+    assert_eq!(r.json["data"], Value::Null, "no data: {}", r.body);
+    if code != "VALIDATION_ERROR" {
+        assert_eq!(r.json["errors"], Value::Null, "no errors: {}", r.body);
+    }
+}
+
+/// `VALIDATION_ERROR` (HTTP 400) whose `errors` names each of `fields` with a reason.
+pub fn assert_iq_invalid(r: &IsikuotaResponse, fields: &[&str]) {
+    assert_iq_refused(r, 400, "VALIDATION_ERROR");
+    let errors = r
+        .errors()
+        .and_then(Value::as_object)
+        .unwrap_or_else(|| panic!("errors is an object: {}", r.body));
+    for f in fields {
+        let reason = errors.get(*f).and_then(Value::as_str);
+        assert!(
+            reason.is_some_and(|s| !s.is_empty()),
+            "errors names {f} with a reason: {}",
+            r.body
+        );
+    }
+}
+
+/// Seed 000's example `data` (spec/sandbox.md: MPBPJS through the isikuota protocol), with the
+/// request's `ref_id` and `customer_no` echoed.
+pub fn demo_member_data(ref_id: &str, customer_no: &str) -> Value {
+    json!({
+        "ref_id": ref_id,
+        "status": "success",
+        "customer_no": customer_no,
+        "customer_name": "Demo Member",
+        "code": "MPBPJS",
+        "tagihan": 22_500,
+        "admin": 2_700,
+        "total": 25_200,
+        "desc": {
+            "jumlah_peserta": "2",
+            "lembar_tagihan": 1,
+            "alamat": "JAKARTA PUSAT",
+            "detail": [{"periode": "01"}],
+        },
+    })
+}
+
+/// The keys of an isikuota inquiry's `data`, in seed 000's order.
+pub const IQ_INQUIRY_KEYS: [&str; 9] = [
+    "ref_id",
+    "status",
+    "customer_no",
+    "customer_name",
+    "code",
+    "tagihan",
+    "admin",
+    "total",
+    "desc",
+];
+
+/// `YYYY-MM-DD HH:MM:SS`.
+pub fn is_datetime(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 19
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b' ',
+            13 | 16 => *c == b':',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+/// Unix seconds now.
+pub fn unix_now() -> i64 {
+    loket_core::jakarta::now()
+}
+
+/// Polls `check` every 50 ms until it answers `Some`, or panics with `what` after `limit`.
+pub async fn eventually<T, F, Fut>(limit: std::time::Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

@@ -684,7 +684,8 @@ fn never_panics_on_garbage() {
     for _ in 0..20_000 {
         let mut input = Vec::new();
         for _ in 0..rng.below(24) {
-            input.extend_from_slice(*rng.pick(TOKENS));
+            let token: &&[u8] = rng.pick(TOKENS);
+            input.extend_from_slice(token);
         }
         check(&input);
         let raw: Vec<u8> = (0..rng.below(16)).map(|_| rng.next() as u8).collect();

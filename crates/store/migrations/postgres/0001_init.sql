@@ -106,6 +106,8 @@ CREATE TABLE quotes (
     paid_desc_json TEXT NOT NULL,
     biller         TEXT NOT NULL,
     biller_ref     TEXT,
+    upstream_code  TEXT,    -- the upstream's product code for the route that quoted
+    upstream_ref_id TEXT,   -- loket's ref_id towards the upstream (its pay/status/webhook key)
     scenario       TEXT,
     noref          TEXT NOT NULL,
     created_at     BIGINT NOT NULL,
@@ -129,7 +131,7 @@ CREATE TABLE payments (
     resolve_to    TEXT,
     attempts      BIGINT NOT NULL DEFAULT 0,
     flagged       BOOLEAN NOT NULL DEFAULT FALSE,
-    resolved_by   TEXT,
+    resolved_by   TEXT,     -- who settled it after its answer, and why: "resolver", "operator NAME: REASON", "webhook UPSTREAM"
     created_at    BIGINT NOT NULL,
     updated_at    BIGINT NOT NULL,
     -- invariant 4: each (member, ref_id) is paid at most once
@@ -156,3 +158,33 @@ CREATE TABLE webhooks (
     UNIQUE (payment_id, event)
 );
 CREATE INDEX webhooks_due ON webhooks (next_attempt_at) WHERE state = 'pending';
+CREATE UNIQUE INDEX quotes_upstream_ref ON quotes (biller, upstream_ref_id) WHERE upstream_ref_id IS NOT NULL;
+
+-- Upstream billers and the routes to them (spec/upstreams.md). Secrets may be given as the name
+-- of an environment variable instead (`*_env`), resolved when the server loads the upstream.
+CREATE TABLE upstreams (
+    name                  TEXT PRIMARY KEY,
+    kind                  TEXT NOT NULL CHECK (kind IN ('iak', 'isikuota', 'digiflazz', 'sandbox')),
+    base_url              TEXT NOT NULL DEFAULT '',
+    username              TEXT NOT NULL DEFAULT '',
+    api_key               TEXT NOT NULL DEFAULT '',
+    api_key_env           TEXT,
+    secret_key            TEXT NOT NULL DEFAULT '',
+    secret_key_env        TEXT,
+    testing               BOOLEAN NOT NULL DEFAULT FALSE,
+    timeout_ms            BIGINT NOT NULL DEFAULT 30000 CHECK (timeout_ms > 0),
+    max_concurrency       BIGINT NOT NULL DEFAULT 64 CHECK (max_concurrency > 0),
+    breaker_failures      BIGINT NOT NULL DEFAULT 5 CHECK (breaker_failures > 0),
+    breaker_cooldown_secs BIGINT NOT NULL DEFAULT 30 CHECK (breaker_cooldown_secs >= 0),
+    enabled               BOOLEAN NOT NULL DEFAULT TRUE,
+    updated_at            BIGINT NOT NULL
+);
+
+CREATE TABLE routes (
+    product_code  TEXT NOT NULL,
+    position      BIGINT NOT NULL,
+    upstream      TEXT NOT NULL REFERENCES upstreams(name) ON DELETE CASCADE,
+    upstream_code TEXT NOT NULL,
+    cost_limit    BIGINT,
+    PRIMARY KEY (product_code, upstream)
+);

@@ -23,6 +23,7 @@ mod members;
 mod payments;
 mod products;
 mod quotes;
+mod upstreams;
 mod webhooks;
 
 use crate::ledger::{self, AccountRow, JournalRow, PaymentRow, Side, Sums, TransferKind};

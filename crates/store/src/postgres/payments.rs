@@ -430,6 +430,33 @@ impl PostgresStore {
         Ok(rows_to_payments(rows)?)
     }
 
+    /// Pending payments, oldest first (`loket pending list`).
+    pub async fn pending_payments(&self, limit: usize) -> Result<Vec<Payment>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let c = self.client().await?;
+        let st = c
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM payments WHERE state = 'pending' ORDER BY created_at, id LIMIT $1"
+            ))
+            .await
+            .map_err(pg_err)?;
+        let rows = c.query(&st, &[&limit]).await.map_err(pg_err)?;
+        Ok(rows_to_payments(rows)?)
+    }
+
+    /// Flag a pending payment for the operator; a payment no longer pending is left alone.
+    pub async fn flag_payment(&self, payment_id: i64) -> Result<()> {
+        let c = self.client().await?;
+        let st = c
+            .prepare_cached(
+                "UPDATE payments SET flagged = TRUE WHERE id = $1 AND state = 'pending'",
+            )
+            .await
+            .map_err(pg_err)?;
+        c.execute(&st, &[&payment_id]).await.map_err(pg_err)?;
+        Ok(())
+    }
+
     pub async fn withdraw(
         &self,
         member_id: i64,

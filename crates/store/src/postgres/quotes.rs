@@ -5,7 +5,7 @@ use loket_core::quote::{decode_scenario, encode_scenario, NewQuote};
 use loket_core::{Mode, Protocol, Quote, Rupiah};
 use tokio_postgres::Row;
 
-const COLUMNS: &str = "tr_id, member_id, mode, protocol, ref_id, code, hp, name, period, nominal, admin, price, selling_price, cost, sheets, desc_json, paid_desc_json, biller, biller_ref, scenario, noref, created_at, expires_at";
+const COLUMNS: &str = "tr_id, member_id, mode, protocol, ref_id, code, hp, name, period, nominal, admin, price, selling_price, cost, sheets, desc_json, paid_desc_json, biller, biller_ref, scenario, noref, created_at, expires_at, upstream_code, upstream_ref_id";
 
 fn row_to_quote(r: &Row) -> std::result::Result<Quote, tokio_postgres::Error> {
     let mode: String = r.try_get(2)?;
@@ -39,6 +39,8 @@ fn row_to_quote(r: &Row) -> std::result::Result<Quote, tokio_postgres::Error> {
         noref: r.try_get(20)?,
         created_at: r.try_get(21)?,
         expires_at: r.try_get(22)?,
+        upstream_code: r.try_get(23)?,
+        upstream_ref_id: r.try_get(24)?,
     })
 }
 
@@ -81,6 +83,26 @@ impl PostgresStore {
         row.map(|r| row_to_quote(&r)).transpose().map_err(pg_err)
     }
 
+    /// The quote loket made with `upstream_ref_id` towards `biller` (upstream webhooks).
+    pub async fn quote_by_upstream_ref(
+        &self,
+        biller: String,
+        upstream_ref_id: String,
+    ) -> Result<Option<Quote>> {
+        let c = self.client().await?;
+        let st = c
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM quotes WHERE biller = $1 AND upstream_ref_id = $2"
+            ))
+            .await
+            .map_err(pg_err)?;
+        let row = c
+            .query_opt(&st, &[&biller, &upstream_ref_id])
+            .await
+            .map_err(pg_err)?;
+        row.map(|r| row_to_quote(&r)).transpose().map_err(pg_err)
+    }
+
     pub async fn quote(&self, tr_id: i64) -> Result<Option<Quote>> {
         let c = self.client().await?;
         Ok(get_quote(&c, tr_id, false).await?)
@@ -94,7 +116,7 @@ impl PostgresStore {
         let tr_id: i64 = transaction!(self, |tx| {
             let st = tx
                 .prepare_cached(
-                    "INSERT INTO quotes (member_id, mode, protocol, ref_id, code, hp, name, period, nominal, admin, price, selling_price, cost, sheets, desc_json, paid_desc_json, biller, biller_ref, scenario, noref, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) RETURNING tr_id",
+                    "INSERT INTO quotes (member_id, mode, protocol, ref_id, code, hp, name, period, nominal, admin, price, selling_price, cost, sheets, desc_json, paid_desc_json, biller, biller_ref, scenario, noref, created_at, expires_at, upstream_code, upstream_ref_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24) RETURNING tr_id",
                 )
                 .await?;
             let inserted = tx
@@ -123,6 +145,8 @@ impl PostgresStore {
                         &q.noref,
                         &q.created_at,
                         &q.expires_at,
+                        &q.upstream_code,
+                        &q.upstream_ref_id,
                     ],
                 )
                 .await

@@ -316,6 +316,29 @@ impl SqliteStore {
         .await
     }
 
+    pub async fn pending_payments(&self, limit: usize) -> Result<Vec<Payment>> {
+        self.read(move |c| {
+            let mut st = c
+                .prepare(&format!("SELECT {COLUMNS} FROM payments WHERE state = 'pending' ORDER BY created_at, id LIMIT ?1"))
+                .map_err(db_err)?;
+            let rows = st.query_map([limit as i64], row_to_payment).map_err(db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+        })
+        .await
+    }
+
+    pub async fn flag_payment(&self, payment_id: i64) -> Result<()> {
+        self.write(move |c| {
+            c.execute(
+                "UPDATE payments SET flagged = 1 WHERE id = ?1 AND state = 'pending'",
+                [payment_id],
+            )
+            .map(|_| ())
+            .map_err(db_err)
+        })
+        .await
+    }
+
     pub async fn withdraw(
         &self,
         member_id: i64,

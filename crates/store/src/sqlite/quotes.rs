@@ -4,7 +4,7 @@ use loket_core::quote::{decode_scenario, encode_scenario, NewQuote};
 use loket_core::{Mode, Protocol, Quote, Rupiah};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-const COLUMNS: &str = "tr_id, member_id, mode, protocol, ref_id, code, hp, name, period, nominal, admin, price, selling_price, cost, sheets, desc_json, paid_desc_json, biller, biller_ref, scenario, noref, created_at, expires_at";
+const COLUMNS: &str = "tr_id, member_id, mode, protocol, ref_id, code, hp, name, period, nominal, admin, price, selling_price, cost, sheets, desc_json, paid_desc_json, biller, biller_ref, scenario, noref, created_at, expires_at, upstream_code, upstream_ref_id";
 
 pub(crate) fn row_to_quote(r: &Row<'_>) -> rusqlite::Result<Quote> {
     let mode: String = r.get(2)?;
@@ -36,6 +36,8 @@ pub(crate) fn row_to_quote(r: &Row<'_>) -> rusqlite::Result<Quote> {
         noref: r.get(20)?,
         created_at: r.get(21)?,
         expires_at: r.get(22)?,
+        upstream_code: r.get(23)?,
+        upstream_ref_id: r.get(24)?,
     })
 }
 
@@ -68,6 +70,23 @@ impl SqliteStore {
         .await
     }
 
+    pub async fn quote_by_upstream_ref(
+        &self,
+        biller: String,
+        upstream_ref_id: String,
+    ) -> Result<Option<Quote>> {
+        self.read(move |c| {
+            c.query_row(
+                &format!("SELECT {COLUMNS} FROM quotes WHERE biller = ?1 AND upstream_ref_id = ?2"),
+                params![biller, upstream_ref_id],
+                row_to_quote,
+            )
+            .optional()
+            .map_err(db_err)
+        })
+        .await
+    }
+
     pub async fn quote(&self, tr_id: i64) -> Result<Option<Quote>> {
         self.read(move |c| get_quote(c, tr_id)).await
     }
@@ -75,7 +94,7 @@ impl SqliteStore {
     pub async fn insert_quote(&self, q: NewQuote) -> Result<Quote> {
         self.write(move |c| {
             let r = c.execute(
-                "INSERT INTO quotes (member_id, mode, protocol, ref_id, code, hp, name, period, nominal, admin, price, selling_price, cost, sheets, desc_json, paid_desc_json, biller, biller_ref, scenario, noref, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
+                "INSERT INTO quotes (member_id, mode, protocol, ref_id, code, hp, name, period, nominal, admin, price, selling_price, cost, sheets, desc_json, paid_desc_json, biller, biller_ref, scenario, noref, created_at, expires_at, upstream_code, upstream_ref_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
                 params![
                     q.member_id,
                     q.mode.as_str(),
@@ -98,7 +117,9 @@ impl SqliteStore {
                     q.scenario.map(encode_scenario),
                     q.noref,
                     q.created_at,
-                    q.expires_at
+                    q.expires_at,
+                    q.upstream_code,
+                    q.upstream_ref_id
                 ],
             );
             match r {

@@ -1,0 +1,688 @@
+//! The harness: starts the servers under test as child processes (a fresh `loket serve` per
+//! scenario, the axum baseline, the fake upstream), runs the scenarios against them, and
+//! collects the [`Report`]. `loket-bench run-all` is [`run_all`].
+
+use crate::axum_baseline;
+use crate::flows::Member;
+use crate::load::LoadSpec;
+use crate::machine;
+use crate::report::{Outcome, Report};
+use crate::scenarios::{self, RateHints};
+use crate::server::{spawn_self, ChildServer, Loket};
+use crate::slow::{self, SlowOptions};
+use crate::sqlite_baseline;
+use crate::stats::{fmt_us, LoadResult};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Extra sandbox balance of each payment member: enough for millions of payments.
+const SANDBOX_DEPOSIT: i64 = 10_000_000_000_000;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The release `loket` binary.
+    pub loket: PathBuf,
+    /// This binary (`axum-server` and `fake-upstream` run as its children).
+    pub exe: PathBuf,
+    pub quick: bool,
+    pub concurrency: usize,
+    pub warmup: Duration,
+    pub duration: Duration,
+    /// Each SQLite batch size runs this long.
+    pub sqlite_per_batch: Duration,
+    pub slow: SlowOptions,
+    /// The fake upstream's pay-pasca delay.
+    pub pay_delay: Duration,
+    /// `LOKET_BENCH_PG_URL`: the PostgreSQL scenario runs only with it.
+    pub pg_url: Option<String>,
+    pub hints: RateHints,
+    /// Members of the payment scenario.
+    pub pay_members: usize,
+    /// Where the temporary databases go (default: the system's temporary directory).
+    pub workdir: Option<PathBuf>,
+    /// The repository whose commit the report names.
+    pub repo: PathBuf,
+    /// The command line, for the report.
+    pub command: String,
+}
+
+impl Options {
+    /// The defaults of a full run (`quick`: a few seconds per scenario).
+    pub fn new(loket: PathBuf, exe: PathBuf, quick: bool) -> Options {
+        let (warmup, duration, per_batch) = if quick {
+            (
+                Duration::from_secs(1),
+                Duration::from_secs(3),
+                Duration::from_secs(1),
+            )
+        } else {
+            (
+                Duration::from_secs(3),
+                Duration::from_secs(20),
+                Duration::from_secs(5),
+            )
+        };
+        Options {
+            loket,
+            exe,
+            quick,
+            concurrency: 64,
+            warmup,
+            duration,
+            sqlite_per_batch: per_batch,
+            slow: SlowOptions::default(),
+            pay_delay: Duration::from_secs(2),
+            pg_url: None,
+            hints: RateHints::default(),
+            pay_members: 8,
+            workdir: None,
+            repo: PathBuf::from("."),
+            command: String::new(),
+        }
+    }
+
+    pub fn closed(&self) -> LoadSpec {
+        LoadSpec::closed(self.concurrency, self.warmup, self.duration)
+    }
+
+    pub fn open(&self, rate: f64) -> LoadSpec {
+        LoadSpec::open(rate, self.warmup, self.duration)
+    }
+}
+
+/// A loket server under test with its members.
+pub struct Spawned {
+    pub server: ChildServer,
+    pub members: Vec<Member>,
+    pub database: String,
+}
+
+pub struct Harness {
+    pub opts: Options,
+    pub loket: Loket,
+    /// The temporary directory of the databases and logs (`LOKET_BENCH_KEEP=1` keeps it).
+    root: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    started: Instant,
+}
+
+/// A database URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let user = url[s + 3..at].split(':').next().unwrap_or("");
+            format!("{}://{}:***@{}", &url[..s], user, &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl Harness {
+    pub fn new(opts: Options) -> Result<Harness, String> {
+        Harness::build(opts, true)
+    }
+
+    /// A harness for the baselines only (no loket binary needed).
+    pub fn new_without_loket(opts: Options) -> Result<Harness, String> {
+        Harness::build(opts, false)
+    }
+
+    fn build(opts: Options, need_loket: bool) -> Result<Harness, String> {
+        if need_loket && !opts.loket.is_file() {
+            return Err(format!(
+                "no loket binary at {} (build it: cargo build --release -p loket-cli, or pass --loket)",
+                opts.loket.display()
+            ));
+        }
+        let mut b = tempfile::Builder::new();
+        b.prefix("loket-bench-");
+        let tmp = match &opts.workdir {
+            Some(dir) => b.tempdir_in(dir),
+            None => b.tempdir(),
+        }
+        .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+        let (root, tmp) = if std::env::var_os("LOKET_BENCH_KEEP").is_some() {
+            let kept = tmp.keep();
+            eprintln!("keeping the databases and logs in {}", kept.display());
+            (kept, None)
+        } else {
+            (tmp.path().to_path_buf(), Some(tmp))
+        };
+        Ok(Harness {
+            loket: Loket::new(&opts.loket),
+            opts,
+            root,
+            _tmp: tmp,
+            started: Instant::now(),
+        })
+    }
+
+    pub fn dir(&self, name: &str) -> Result<PathBuf, String> {
+        let d = self.root.join(name);
+        std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+        Ok(d)
+    }
+
+    /// Progress on stderr.
+    pub fn say(&self, what: &str) {
+        eprintln!("[{:>5.1}s] {what}", self.started.elapsed().as_secs_f64());
+    }
+
+    pub fn say_result(&self, r: &Outcome<LoadResult>) {
+        match r {
+            Ok(r) => self.say(&format!(
+                "  {}: {:.0}/s, p50 {}, p99 {}, {} ok, {} errors",
+                r.name,
+                r.throughput,
+                fmt_us(r.latency.p50_us),
+                fmt_us(r.latency.p99_us),
+                r.ok,
+                r.error_count
+            )),
+            Err(e) => self.say(&format!("  {e}")),
+        }
+    }
+
+    /// A fresh loket on its own SQLite database, with `members` members (each with `deposit`
+    /// more on its sandbox balance), configured by `config` (TOML).
+    pub async fn loket_server(
+        &self,
+        name: &str,
+        members: usize,
+        deposit: i64,
+        config: &str,
+    ) -> Result<Spawned, String> {
+        let dir = self.dir(name)?;
+        let database = format!("sqlite://{}", dir.join("bench.db").display());
+        let config_path = dir.join("loket.toml");
+        std::fs::write(&config_path, config)
+            .map_err(|e| format!("{}: {e}", config_path.display()))?;
+        let members = self
+            .loket
+            .members(&database, "6281100", members, deposit, true)?;
+        let server = self
+            .loket
+            .serve(&database, &config_path, &dir.join("loket.log"))
+            .await?;
+        Ok(Spawned {
+            server,
+            members,
+            database,
+        })
+    }
+
+    /// The axum baseline as a child process, answering `body_size` bytes.
+    pub async fn axum_server(&self, body_size: usize) -> Result<ChildServer, String> {
+        let dir = self.dir("axum")?;
+        serve_axum_child(&self.opts.exe, body_size, &dir.join("axum.log")).await
+    }
+
+    /// The slow fake upstream as a child process.
+    pub async fn fake_upstream(&self) -> Result<ChildServer, String> {
+        let dir = self.dir("upstream")?;
+        spawn_self(
+            &self.opts.exe,
+            &[
+                "fake-upstream".into(),
+                "--listen".into(),
+                "127.0.0.1:0".into(),
+                "--pay-delay-ms".into(),
+                self.opts.pay_delay.as_millis().to_string(),
+            ],
+            &dir.join("upstream.log"),
+        )
+        .await
+    }
+
+    /// The raw SQLite ceiling, in the directory the servers' databases are in.
+    pub async fn sqlite(&self) -> Outcome<sqlite_baseline::SqliteCeiling> {
+        let dir = self.dir("sqlite")?;
+        let per = self.opts.sqlite_per_batch;
+        tokio::task::spawn_blocking(move || {
+            sqlite_baseline::run(&dir, &sqlite_baseline::BATCHES, per)
+        })
+        .await
+        .map_err(|e| format!("the SQLite baseline failed: {e}"))?
+    }
+
+    /// Sandbox IAK inquiries: closed loop, then open loop at half its throughput. Also measures
+    /// the size of loket's answer (for the axum baseline).
+    pub async fn inquiries(
+        &self,
+    ) -> (
+        Outcome<LoadResult>,
+        Outcome<LoadResult>,
+        Option<usize>,
+        Vec<Member>,
+    ) {
+        let s = match self.loket_server("inquiry", 4, 0, "").await {
+            Ok(s) => s,
+            Err(e) => return (Err(format!("not run: {e}")), not_run_after(), None, vec![]),
+        };
+        let base = vec![s.server.base_url.clone()];
+        let size = scenarios::inquiry_answer_size(&base[0], &s.members[0]).await;
+        let closed = scenarios::iak_inquiries(
+            "IAK inquiries, sandbox",
+            &base,
+            &s.members,
+            &self.opts.closed(),
+            self.opts.hints,
+        )
+        .await
+        .map(|mut r| {
+            r.server_peak_rss_kb = s.server.peak_rss_kb();
+            r
+        });
+        self.say_result(&closed);
+        let half = match &closed {
+            Ok(r) if r.throughput > 0.0 => {
+                let rate = (r.throughput / 2.0).max(1.0);
+                self.say(&format!("IAK inquiries at half rate: {rate:.0}/s"));
+                scenarios::iak_inquiries(
+                    "IAK inquiries, sandbox, half rate",
+                    &base,
+                    &s.members,
+                    &self.opts.open(rate),
+                    self.opts.hints,
+                )
+                .await
+                .map(|mut r| {
+                    r.server_peak_rss_kb = s.server.peak_rss_kb();
+                    r
+                })
+            }
+            _ => not_run_after(),
+        };
+        self.say_result(&half);
+        let closed = closed.map_err(|e| with_log(e, &s.server));
+        let members = s.members.clone();
+        s.server.stop().await;
+        (closed, half, size.ok(), members)
+    }
+
+    /// The same requests against the axum baseline (closed loop).
+    pub async fn axum(&self, body_size: usize, members: &[Member]) -> Outcome<LoadResult> {
+        let server = self
+            .axum_server(body_size)
+            .await
+            .map_err(|e| format!("not run: {e}"))?;
+        let fallback = [Member {
+            username: "628110000000".into(),
+            api_id: String::new(),
+            api_key: "x".into(),
+            dev_api_key: "x".into(),
+            secret_key: String::new(),
+        }];
+        let members = if members.is_empty() {
+            &fallback[..]
+        } else {
+            members
+        };
+        let r = scenarios::fixed_answers(
+            "axum baseline (HTTP ceiling)",
+            &server.base_url,
+            members,
+            &self.opts.closed(),
+        )
+        .await;
+        let peak = server.stop().await;
+        r.map(|mut r| {
+            r.server_peak_rss_kb = peak;
+            r
+        })
+    }
+
+    /// Sandbox payments: closed loop, then open loop at half its throughput.
+    pub async fn payments(&self) -> (Outcome<LoadResult>, Outcome<LoadResult>) {
+        let s = match self
+            .loket_server("pay", self.opts.pay_members, SANDBOX_DEPOSIT, "")
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => return (Err(format!("not run: {e}")), not_run_after()),
+        };
+        let base = vec![s.server.base_url.clone()];
+        let closed = scenarios::payments(
+            "payments (inquiry + pay), sandbox",
+            &base,
+            &s.members,
+            &self.opts.closed(),
+            self.opts.hints,
+        )
+        .await
+        .map(|mut r| {
+            r.server_peak_rss_kb = s.server.peak_rss_kb();
+            r
+        });
+        self.say_result(&closed);
+        let half = match &closed {
+            Ok(r) if r.throughput > 0.0 => {
+                let rate = (r.throughput / 2.0).max(1.0);
+                self.say(&format!("payments at half rate: {rate:.0} pairs/s"));
+                scenarios::payments(
+                    "payments, sandbox, half rate",
+                    &base,
+                    &s.members,
+                    &self.opts.open(rate),
+                    self.opts.hints,
+                )
+                .await
+                .map(|mut r| {
+                    r.server_peak_rss_kb = s.server.peak_rss_kb();
+                    r
+                })
+            }
+            _ => not_run_after(),
+        };
+        self.say_result(&half);
+        let closed = closed.map_err(|e| with_log(e, &s.server));
+        s.server.stop().await;
+        (closed, half)
+    }
+
+    /// isikuota sandbox inquiries (closed loop).
+    pub async fn isikuota(&self) -> Outcome<LoadResult> {
+        let s = self
+            .loket_server("isikuota", 4, 0, "")
+            .await
+            .map_err(|e| format!("not run: {e}"))?;
+        let r = scenarios::isikuota_inquiries(
+            "isikuota inquiries, testing",
+            std::slice::from_ref(&s.server.base_url),
+            &s.members,
+            &self.opts.closed(),
+            self.opts.hints,
+        )
+        .await
+        .map_err(|e| with_log(e, &s.server));
+        let peak = s.server.stop().await;
+        let r = r.map(|mut r| {
+            r.server_peak_rss_kb = peak;
+            r
+        });
+        self.say_result(&r);
+        r
+    }
+
+    /// The slow-upstream scenario: the fake upstream, a loket routing PGAS to it, a live member
+    /// with the money for every payment, another member for sandbox inquiries.
+    pub async fn slow(&self) -> Outcome<slow::SlowResult> {
+        let upstream = self
+            .fake_upstream()
+            .await
+            .map_err(|e| format!("not run: {e}"))?;
+        let config = format!(
+            "[[upstream]]\nname = \"slow\"\nkind = \"iak\"\nbase_url = \"{}\"\nusername = \"benchup\"\n\
+             api_key = \"benchkey\"\nmax_concurrency = 20000\ntimeout_ms = 30000\n\n\
+             [[route]]\nproduct = \"PGAS\"\nupstream = \"slow\"\n",
+            upstream.base_url
+        );
+        let dir = self.dir("slow")?;
+        let database = format!("sqlite://{}", dir.join("bench.db").display());
+        let config_path = dir.join("loket.toml");
+        std::fs::write(&config_path, &config).map_err(|e| e.to_string())?;
+        let live = self
+            .loket
+            .member_add(&database, "628120000001")
+            .map_err(|e| format!("not run: {e}"))?;
+        let money = (self.opts.slow.payments as i64 + 16) * 400_000;
+        self.loket
+            .deposit(&database, &live.username, money, false)
+            .map_err(|e| format!("not run: {e}"))?;
+        let other = self
+            .loket
+            .member_add(&database, "628120000002")
+            .map_err(|e| format!("not run: {e}"))?;
+        let server = self
+            .loket
+            .serve(&database, &config_path, &dir.join("loket.log"))
+            .await
+            .map_err(|e| format!("not run: {e}"))?;
+        let stats = format!("{}/stats", upstream.base_url);
+        let r = slow::run_slow(
+            &server.base_url,
+            &live,
+            &other,
+            Some(&stats),
+            &self.opts.slow,
+            Some(server.pid),
+        )
+        .await;
+        let fd_limit = machine::open_files_limit(server.pid);
+        let log = server.log_tail();
+        server.stop().await;
+        upstream.stop().await;
+        let mut r = r.map_err(|e| format!("not run: {e}{log}"))?;
+        if let Some(limit) = fd_limit {
+            let needed = 2 * r.payments as u64 + 64;
+            if limit < needed {
+                r.notes.push(format!(
+                    "loket's open-files limit is {limit}; {} payments in flight hold about {needed} \
+                     descriptors in loket (a member connection and an upstream connection each), so \
+                     this machine's limit, not loket, caps what can be in flight at once",
+                    r.payments
+                ));
+            }
+        }
+        if r.paid < r.payments as u64 && !log.is_empty() {
+            r.notes.push(format!("the server's log ends with{log}"));
+        }
+        Ok(r)
+    }
+
+    /// Payments on PostgreSQL through two loket instances sharing one database.
+    pub async fn postgres(&self) -> Outcome<LoadResult> {
+        let Some(url) = &self.opts.pg_url else {
+            return Err("not run: LOKET_BENCH_PG_URL is unset".into());
+        };
+        if let Err(e) = self.loket.migrate(url) {
+            return Err(format!(
+                "not run: this loket binary cannot use {} yet ({e})",
+                redact(url)
+            ));
+        }
+        let dir = self.dir("pg")?;
+        let config_path = dir.join("loket.toml");
+        std::fs::write(&config_path, "").map_err(|e| e.to_string())?;
+        // Usernames unique to this run: the database outlives it.
+        let prefix = format!(
+            "629{}",
+            &format!("{:06}", std::process::id() % 1_000_000)[..5]
+        );
+        let members = self
+            .loket
+            .members(url, &prefix, self.opts.pay_members, SANDBOX_DEPOSIT, true)
+            .map_err(|e| format!("not run: {e}"))?;
+        let a = self
+            .loket
+            .serve(url, &config_path, &dir.join("loket-a.log"))
+            .await
+            .map_err(|e| format!("not run: {e}"))?;
+        let b = self
+            .loket
+            .serve(url, &config_path, &dir.join("loket-b.log"))
+            .await
+            .map_err(|e| format!("not run: {e}"))?;
+        let r = scenarios::payments(
+            "payments, PostgreSQL, two instances",
+            &[a.base_url.clone(), b.base_url.clone()],
+            &members,
+            &self.opts.closed(),
+            self.opts.hints,
+        )
+        .await;
+        let pa = a.stop().await;
+        let pb = b.stop().await;
+        r.map(|mut r| {
+            r.server_peak_rss_kb = pa.max(pb);
+            r
+        })
+    }
+}
+
+fn not_run_after() -> Outcome<LoadResult> {
+    Err("not run: the closed-loop run failed".into())
+}
+
+fn with_log(e: String, server: &ChildServer) -> String {
+    format!("{e}{}", server.log_tail())
+}
+
+/// Everything, in order; the report of the whole run.
+pub async fn run_all(opts: Options) -> Result<Report, String> {
+    let (date, started) = machine::now_utc();
+    let mut report = Report::new(
+        date,
+        started,
+        machine::git_commit(&opts.repo),
+        machine::detect(),
+    );
+    report.quick = opts.quick;
+    report.command = opts.command.clone();
+    report.concurrency = opts.concurrency;
+    let h = Harness::new(opts)?;
+
+    h.say("SQLite ceiling (batches of 1, 16, 64, 256 rows)");
+    report.sqlite = h.sqlite().await;
+    if let Ok(s) = &report.sqlite {
+        for b in &s.per_batch {
+            h.say(&format!(
+                "  batch {}: {:.0} rows/s",
+                b.batch, b.rows_per_sec
+            ));
+        }
+    }
+
+    h.say("IAK inquiries, sandbox");
+    let (inquiry, half, size, members) = h.inquiries().await;
+    report.inquiry = inquiry;
+    report.inquiry_half = half;
+    report.answer_bytes = size;
+
+    let body = size.unwrap_or(520);
+    h.say(&format!("axum baseline ({body}-byte answers)"));
+    report.axum = h.axum(body, &members).await;
+    h.say_result(&report.axum);
+
+    h.say("payments (inquiry + pay), sandbox");
+    let (pay, pay_half) = h.payments().await;
+    report.pay = pay;
+    report.pay_half = pay_half;
+
+    h.say("isikuota inquiries, testing");
+    report.isikuota = h.isikuota().await;
+
+    h.say(&format!(
+        "slow upstream: {} payments in flight",
+        h.opts.slow.payments
+    ));
+    report.slow = h.slow().await;
+    match &report.slow {
+        Ok(s) => h.say(&format!(
+            "  {} of {} paid in {:.1} s; upstream held {:?} at once; peak RSS {:?} KiB; other inquiries p99 {}",
+            s.paid,
+            s.payments,
+            s.burst_secs,
+            s.upstream_max_in_flight,
+            s.server_peak_rss_kb,
+            fmt_us(s.inquiries.latency.p99_us)
+        )),
+        Err(e) => h.say(&format!("  {e}")),
+    }
+
+    h.say("PostgreSQL, two instances");
+    report.pg = h.postgres().await;
+    h.say_result(&report.pg);
+
+    report.wall_secs = h.started.elapsed().as_secs_f64();
+    report.loadavg_end = machine::loadavg();
+    Ok(report)
+}
+
+/// Write `report` to `out` (creating its directory).
+pub fn write_report(report: &Report, out: &Path) -> Result<(), String> {
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::write(out, report.to_markdown()).map_err(|e| format!("{}: {e}", out.display()))
+}
+
+/// `exe axum-server` (exe: this binary) as a child process answering `body_size` bytes.
+pub async fn serve_axum_child(
+    exe: &Path,
+    body_size: usize,
+    log: &Path,
+) -> Result<ChildServer, String> {
+    spawn_self(
+        exe,
+        &[
+            "axum-server".into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--body-size".into(),
+            body_size.to_string(),
+        ],
+        log,
+    )
+    .await
+}
+
+/// The axum baseline's server, for `loket-bench axum-server`.
+pub async fn serve_axum(listen: &str, body_size: usize) -> Result<(), String> {
+    let listener = axum_baseline::listen(listen, 4096).map_err(|e| format!("{listen}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("axum baseline listening on http://{addr}");
+    axum_baseline::serve(listener, axum_baseline::fixed_body(body_size), shutdown())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The fake upstream, for `loket-bench fake-upstream`.
+/// It listens on 4 sockets of one port (`SO_REUSEPORT`), so that a burst of 10,000 connections
+/// from loket finds 4 accept queues of 4096 rather than one: the fake must not be what limits
+/// the payments in flight.
+pub async fn serve_fake_upstream(listen: &str, pay_delay: Duration) -> Result<(), String> {
+    let listeners =
+        axum_baseline::listen_many(listen, 4, 4096).map_err(|e| format!("{listen}: {e}"))?;
+    let addr = listeners[0].local_addr().map_err(|e| e.to_string())?;
+    let counters = std::sync::Arc::new(crate::fake_upstream::Counters::default());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let servers: Vec<_> = listeners
+        .into_iter()
+        .map(|l| {
+            let mut stop = stop_rx.clone();
+            tokio::spawn(crate::fake_upstream::serve(
+                l,
+                counters.clone(),
+                pay_delay,
+                async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                },
+            ))
+        })
+        .collect();
+    println!("fake upstream listening on http://{addr}");
+    shutdown().await;
+    let _ = stop_tx.send(true);
+    for s in servers {
+        s.await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+async fn shutdown() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term => {},
+    }
+}

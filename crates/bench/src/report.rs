@@ -1,0 +1,795 @@
+//! The results file: machine, every scenario's figures, the baselines, the ratios, and a table of
+//! the goals with PASS / FAIL / NOT RUN.
+
+use crate::machine::Machine;
+use crate::slow::SlowResult;
+use crate::sqlite_baseline::SqliteCeiling;
+use crate::stats::{fmt_us, LoadResult};
+use std::fmt::Write;
+
+/// A scenario's outcome: its figures, or why it did not run.
+pub type Outcome<T> = Result<T, String>;
+
+pub fn not_run<T>() -> Outcome<T> {
+    Err("not run".into())
+}
+
+/// Everything one `run-all` measured.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub date: String,
+    pub started: String,
+    pub commit: String,
+    pub machine: Machine,
+    pub quick: bool,
+    pub command: String,
+    pub wall_secs: f64,
+    pub concurrency: usize,
+    /// Sandbox IAK inquiries, closed loop (their maximum).
+    pub inquiry: Outcome<LoadResult>,
+    /// The same at half that throughput, open loop.
+    pub inquiry_half: Outcome<LoadResult>,
+    /// Size of loket's inquiry answer, which the axum baseline answers with.
+    pub answer_bytes: Option<usize>,
+    pub axum: Outcome<LoadResult>,
+    pub pay: Outcome<LoadResult>,
+    pub pay_half: Outcome<LoadResult>,
+    pub isikuota: Outcome<LoadResult>,
+    pub sqlite: Outcome<SqliteCeiling>,
+    pub slow: Outcome<SlowResult>,
+    pub pg: Outcome<LoadResult>,
+    pub notes: Vec<String>,
+    /// /proc/loadavg when the run ended.
+    pub loadavg_end: String,
+}
+
+impl Report {
+    pub fn new(date: String, started: String, commit: String, machine: Machine) -> Report {
+        Report {
+            date,
+            started,
+            commit,
+            machine,
+            quick: false,
+            command: String::new(),
+            wall_secs: 0.0,
+            concurrency: 0,
+            inquiry: not_run(),
+            inquiry_half: not_run(),
+            answer_bytes: None,
+            axum: not_run(),
+            pay: not_run(),
+            pay_half: not_run(),
+            isikuota: not_run(),
+            sqlite: not_run(),
+            slow: not_run(),
+            pg: not_run(),
+            notes: Vec::new(),
+            loadavg_end: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    Fail,
+    NotRun,
+}
+
+impl Verdict {
+    fn of(ok: bool) -> Verdict {
+        if ok {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::NotRun => "NOT RUN",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Goal {
+    pub goal: String,
+    pub target: String,
+    pub measured: String,
+    pub verdict: Verdict,
+}
+
+const MS: u64 = 1_000;
+
+fn errors_note(r: &LoadResult) -> String {
+    if r.error_count == 0 {
+        String::new()
+    } else {
+        format!("; {} errors", r.error_count)
+    }
+}
+
+fn goal(goal: &str, target: &str, measured: String, verdict: Verdict) -> Goal {
+    Goal {
+        goal: goal.into(),
+        target: target.into(),
+        measured,
+        verdict,
+    }
+}
+
+fn missing(goal_name: &str, target: &str, why: &str) -> Goal {
+    goal(goal_name, target, why.to_string(), Verdict::NotRun)
+}
+
+fn first_err<'a>(errs: &[Option<&'a String>]) -> &'a str {
+    errs.iter()
+        .flatten()
+        .next()
+        .map(|s| s.as_str())
+        .unwrap_or("not run")
+}
+
+impl Report {
+    /// The goals of the issue, judged on this run's figures. A scenario with errors fails its
+    /// goals whatever its speed.
+    pub fn goals(&self) -> Vec<Goal> {
+        let mut out = Vec::new();
+
+        let name = "Sandbox IAK inquiries vs the HTTP ceiling";
+        let target = "≥ 50% of the axum baseline's throughput";
+        out.push(match (&self.inquiry, &self.axum) {
+            (Ok(i), Ok(a)) if a.throughput > 0.0 => {
+                let ratio = i.throughput / a.throughput;
+                goal(
+                    name,
+                    target,
+                    format!(
+                        "{:.0}/s vs {:.0}/s = {:.0}%{}",
+                        i.throughput,
+                        a.throughput,
+                        ratio * 100.0,
+                        errors_note(i)
+                    ),
+                    Verdict::of(ratio >= 0.5 && i.error_count == 0 && a.error_count == 0),
+                )
+            }
+            (i, a) => missing(
+                name,
+                target,
+                first_err(&[i.as_ref().err(), a.as_ref().err()]),
+            ),
+        });
+
+        let name = "Sandbox payments (inquiry + pay)";
+        let target = "≥ 10,000 paid bills/s";
+        out.push(match &self.pay {
+            Ok(p) => goal(
+                name,
+                target,
+                format!("{:.0} paid bills/s{}", p.throughput, errors_note(p)),
+                Verdict::of(p.throughput >= 10_000.0 && p.error_count == 0),
+            ),
+            Err(e) => missing(name, target, e),
+        });
+
+        let name = "Sandbox payments vs the disk ceiling";
+        let target = "≥ 50% of the raw SQLite ceiling (best batch)";
+        out.push(match (&self.pay, &self.sqlite) {
+            (Ok(p), Ok(s)) => match s.best() {
+                Some(best) if best.rows_per_sec > 0.0 => {
+                    let ratio = p.throughput / best.rows_per_sec;
+                    goal(
+                        name,
+                        target,
+                        format!(
+                            "{:.0}/s vs {:.0} rows/s (batch {}) = {:.1}%{}",
+                            p.throughput,
+                            best.rows_per_sec,
+                            best.batch,
+                            ratio * 100.0,
+                            errors_note(p)
+                        ),
+                        Verdict::of(ratio >= 0.5 && p.error_count == 0),
+                    )
+                }
+                _ => missing(name, target, "no SQLite figure"),
+            },
+            (p, s) => missing(
+                name,
+                target,
+                first_err(&[p.as_ref().err(), s.as_ref().err()]),
+            ),
+        });
+
+        for (name, half) in [
+            (
+                "p99 at half of max throughput: inquiries",
+                &self.inquiry_half,
+            ),
+            ("p99 at half of max throughput: payments", &self.pay_half),
+        ] {
+            let target = "p99 < 10 ms (open loop)";
+            out.push(match half {
+                Ok(h) => goal(
+                    name,
+                    target,
+                    format!(
+                        "p99 {} at {:.0}/s{}",
+                        fmt_us(h.latency.p99_us),
+                        h.target_rate.unwrap_or(0.0),
+                        errors_note(h)
+                    ),
+                    Verdict::of(h.latency.p99_us < 10 * MS && h.error_count == 0),
+                ),
+                Err(e) => missing(name, target, e),
+            });
+        }
+
+        let target_n = "10,000 paid (RC 00), all held by the upstream at once";
+        let names = [
+            "Slow upstream: payments in flight",
+            "Slow upstream: server memory",
+            "Slow upstream: other members' inquiries",
+        ];
+        match &self.slow {
+            Ok(s) => {
+                let all = s.paid as usize == s.payments && s.payments >= 10_000;
+                let held = s.upstream_max_in_flight.unwrap_or(0);
+                out.push(goal(
+                    names[0],
+                    target_n,
+                    format!(
+                        "{} of {} paid; the upstream held {} at once; {} error(s)",
+                        s.paid,
+                        s.payments,
+                        s.upstream_max_in_flight
+                            .map_or("?".to_string(), |n| n.to_string()),
+                        s.pay_errors.values().sum::<u64>()
+                    ),
+                    Verdict::of(all && held as usize >= s.payments),
+                ));
+                out.push(match s.server_peak_rss_kb {
+                    Some(kb) => goal(
+                        names[1],
+                        "peak RSS < 150 MiB",
+                        format!("peak RSS {:.1} MiB", kb as f64 / 1024.0),
+                        Verdict::of(kb < 150 * 1024),
+                    ),
+                    None => missing(names[1], "peak RSS < 150 MiB", "RSS not measured"),
+                });
+                let i = &s.inquiries;
+                out.push(goal(
+                    names[2],
+                    "p99 < 50 ms during the burst",
+                    format!(
+                        "p99 {} at {:.0}/s{}",
+                        fmt_us(i.latency.p99_us),
+                        i.target_rate.unwrap_or(0.0),
+                        errors_note(i)
+                    ),
+                    Verdict::of(i.latency.p99_us < 50 * MS && i.error_count == 0 && i.ok > 0),
+                ));
+            }
+            Err(e) => {
+                out.push(missing(names[0], target_n, e));
+                out.push(missing(names[1], "peak RSS < 150 MiB", e));
+                out.push(missing(names[2], "p99 < 50 ms during the burst", e));
+            }
+        }
+
+        let name = "PostgreSQL, two loket instances";
+        let target = "≥ 3,000 payments/s";
+        out.push(match &self.pg {
+            Ok(p) => goal(
+                name,
+                target,
+                format!("{:.0} paid bills/s{}", p.throughput, errors_note(p)),
+                Verdict::of(p.throughput >= 3_000.0 && p.error_count == 0),
+            ),
+            Err(e) => missing(name, target, e),
+        });
+        out
+    }
+
+    /// The whole report as markdown.
+    pub fn to_markdown(&self) -> String {
+        let mut md = String::new();
+        let _ = writeln!(md, "# loket benchmark, {}\n", self.date);
+        let _ = writeln!(
+            md,
+            "- started: {} {} UTC; took {:.0} s; {}",
+            self.date,
+            self.started,
+            self.wall_secs,
+            if self.quick {
+                "**quick run** (short windows: indicative figures only)"
+            } else {
+                "full run"
+            }
+        );
+        let _ = writeln!(md, "- commit: `{}`", self.commit);
+        let _ = writeln!(md, "- command: `{}`", self.command);
+        let _ = writeln!(
+            md,
+            "- generator: closed loops at {} connections; open loops at half of each closed-loop maximum",
+            self.concurrency
+        );
+
+        let m = &self.machine;
+        let _ = writeln!(md, "\n## Machine\n");
+        let _ = writeln!(
+            md,
+            "| nproc | memory | CPU | kernel | load average at start | at end | open files (soft/hard) |"
+        );
+        let _ = writeln!(md, "| --- | --- | --- | --- | --- | --- | --- |");
+        let _ = writeln!(
+            md,
+            "| {} | {:.1} GiB | {} | {} | {} | {} | {} |",
+            m.nproc,
+            m.mem_total_kb as f64 / 1024.0 / 1024.0,
+            m.cpu_model,
+            m.kernel,
+            m.loadavg,
+            if self.loadavg_end.is_empty() {
+                "n/a"
+            } else {
+                &self.loadavg_end
+            },
+            m.open_files
+        );
+        let _ = writeln!(
+            md,
+            "\nThe generator, the server under test and the baselines share these cores: every figure \
+             is for the whole system on this machine, generator included."
+        );
+
+        let _ = writeln!(md, "\n## Goals\n");
+        let _ = writeln!(md, "| goal | target | measured | result |");
+        let _ = writeln!(md, "| --- | --- | --- | --- |");
+        for g in self.goals() {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | **{}** |",
+                g.goal,
+                g.target,
+                cell(&g.measured),
+                g.verdict.label()
+            );
+        }
+
+        let _ = writeln!(md, "\n## Scenarios\n");
+        let _ = writeln!(
+            md,
+            "Throughput is successful operations per second (a payment operation is an inquiry and \
+             its pay-pasca: paid bills/s). Latency: open loops measure from the scheduled send time."
+        );
+        let _ = writeln!(md);
+        let _ = writeln!(
+            md,
+            "| scenario | load | ops/s | p50 | p99 | p99.9 | max | ok | errors | server peak RSS |"
+        );
+        let _ = writeln!(
+            md,
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+        );
+        let rows: [(&str, &Outcome<LoadResult>); 7] = [
+            ("axum baseline (HTTP ceiling)", &self.axum),
+            ("IAK inquiries, sandbox", &self.inquiry),
+            ("IAK inquiries, sandbox, half rate", &self.inquiry_half),
+            ("payments (inquiry + pay), sandbox", &self.pay),
+            ("payments, sandbox, half rate", &self.pay_half),
+            ("isikuota inquiries, testing", &self.isikuota),
+            ("payments, PostgreSQL, two instances", &self.pg),
+        ];
+        for (label, r) in rows {
+            match r {
+                Ok(r) => {
+                    scenario_row(&mut md, label, r);
+                    for (phase, s) in &r.phases {
+                        let _ = writeln!(
+                            md,
+                            "| ↳ {phase} phase | | | {} | {} | {} | {} | | | |",
+                            fmt_us(s.p50_us),
+                            fmt_us(s.p99_us),
+                            fmt_us(s.p999_us),
+                            fmt_us(s.max_us)
+                        );
+                    }
+                }
+                Err(e) => {
+                    let _ = writeln!(md, "| {label} | {} | | | | | | | | |", cell(e));
+                }
+            }
+        }
+        let lagging: Vec<String> = rows
+            .iter()
+            .filter_map(|(label, r)| {
+                let r = r.as_ref().ok()?;
+                let lag = r.send_lag?;
+                Some(format!(
+                    "{label}: p99 {} (max {})",
+                    fmt_us(lag.p99_us),
+                    fmt_us(lag.max_us)
+                ))
+            })
+            .collect();
+        if !lagging.is_empty() {
+            let _ = writeln!(
+                md,
+                "\nOpen-loop send lag (how late requests left after their scheduled time; included in \
+                 their latency): {}.",
+                lagging.join("; ")
+            );
+        }
+        let exhausted: Vec<&str> = rows
+            .iter()
+            .filter(|(_, r)| r.as_ref().is_ok_and(|r| r.exhausted))
+            .map(|(l, _)| *l)
+            .collect();
+        if !exhausted.is_empty() {
+            let _ = writeln!(
+                md,
+                "\n**The prepared requests ran out** before the end of the window in: {} (the \
+                 window was shortened to the last answer; raise `--rate-hint`).",
+                exhausted.join(", ")
+            );
+        }
+
+        let _ = writeln!(md, "\n## Baselines\n");
+        let _ = writeln!(md, "### HTTP ceiling: minimal axum server\n");
+        match (&self.axum, self.answer_bytes) {
+            (Ok(a), bytes) => {
+                let _ = writeln!(
+                    md,
+                    "A separate process (`loket-bench axum-server`) answering the same signed inquiry \
+                     requests with a fixed {} body: {:.0} requests/s, p50 {}, p99 {}, peak RSS {}.",
+                    bytes.map_or("JSON".to_string(), |b| format!("{b}-byte JSON")),
+                    a.throughput,
+                    fmt_us(a.latency.p50_us),
+                    fmt_us(a.latency.p99_us),
+                    rss(a.server_peak_rss_kb)
+                );
+            }
+            (Err(e), _) => {
+                let _ = writeln!(md, "{e}");
+            }
+        }
+        let _ = writeln!(md, "\n### Disk ceiling: raw SQLite\n");
+        match &self.sqlite {
+            Ok(s) => {
+                let _ = writeln!(
+                    md,
+                    "One writer thread, loket's pragmas (WAL, synchronous=FULL), one payment-like row \
+                     per payment, `BEGIN IMMEDIATE` .. `COMMIT` per batch, on the disk of the servers' \
+                     databases.\n"
+                );
+                let _ = writeln!(
+                    md,
+                    "| rows per commit | rows/s | commits/s | commit p50 | commit p99 |"
+                );
+                let _ = writeln!(md, "| --- | --- | --- | --- | --- |");
+                for b in &s.per_batch {
+                    let _ = writeln!(
+                        md,
+                        "| {} | {:.0} | {:.0} | {} | {} |",
+                        b.batch,
+                        b.rows_per_sec,
+                        b.commits as f64 / b.secs.max(1e-9),
+                        fmt_us(b.commit_latency.p50_us),
+                        fmt_us(b.commit_latency.p99_us)
+                    );
+                }
+                if let Some(best) = s.best() {
+                    let _ = writeln!(
+                        md,
+                        "\nCeiling: {:.0} rows/s (batch {}); one commit per payment: {:.0} rows/s.",
+                        best.rows_per_sec,
+                        best.batch,
+                        s.batch(1).map_or(0.0, |b| b.rows_per_sec)
+                    );
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(md, "{e}");
+            }
+        }
+
+        let _ = writeln!(md, "\n## Ratios\n");
+        let _ = writeln!(md, "| ratio | value |");
+        let _ = writeln!(md, "| --- | --- |");
+        let ratio = |a: &Outcome<LoadResult>, b: Option<f64>| -> String {
+            match (a, b) {
+                (Ok(a), Some(b)) if b > 0.0 => format!("{:.1}%", a.throughput / b * 100.0),
+                _ => "n/a".into(),
+            }
+        };
+        let axum = self.axum.as_ref().ok().map(|a| a.throughput);
+        let best = self
+            .sqlite
+            .as_ref()
+            .ok()
+            .and_then(|s| s.best())
+            .map(|b| b.rows_per_sec);
+        let batch1 = self
+            .sqlite
+            .as_ref()
+            .ok()
+            .and_then(|s| s.batch(1))
+            .map(|b| b.rows_per_sec);
+        let _ = writeln!(
+            md,
+            "| IAK inquiries / axum baseline | {} |",
+            ratio(&self.inquiry, axum)
+        );
+        let _ = writeln!(
+            md,
+            "| isikuota inquiries / axum baseline | {} |",
+            ratio(&self.isikuota, axum)
+        );
+        let _ = writeln!(
+            md,
+            "| payment pairs / axum baseline (requests: 2 per pair) | {} |",
+            match (&self.pay, axum) {
+                (Ok(p), Some(a)) if a > 0.0 => format!("{:.1}%", 2.0 * p.throughput / a * 100.0),
+                _ => "n/a".into(),
+            }
+        );
+        let _ = writeln!(
+            md,
+            "| paid bills / SQLite ceiling (best batch) | {} |",
+            ratio(&self.pay, best)
+        );
+        let _ = writeln!(
+            md,
+            "| paid bills / SQLite, one commit per row | {} |",
+            ratio(&self.pay, batch1)
+        );
+        let _ = writeln!(
+            md,
+            "| PostgreSQL paid bills / SQLite paid bills | {} |",
+            ratio(&self.pg, self.pay.as_ref().ok().map(|p| p.throughput))
+        );
+
+        let _ = writeln!(md, "\n## Slow upstream\n");
+        match &self.slow {
+            Ok(s) => {
+                let _ = writeln!(
+                    md,
+                    "{} live payments sent at once, each on a member connection opened beforehand, to \
+                     an IAK upstream that answers pay-pasca after 2 s (a fake, `loket-bench \
+                     fake-upstream`, accepting on 4 SO_REUSEPORT sockets), while another member sends \
+                     sandbox inquiries at {:.0}/s (open loop, from 1 s before the burst to 0.5 s \
+                     after it). The bills were quoted first through the same upstream (live \
+                     inquiries, closed loop, not part of the figures but of the peak RSS).\n",
+                    s.payments,
+                    s.inquiries.target_rate.unwrap_or(0.0)
+                );
+                let _ = writeln!(md, "| figure | value |");
+                let _ = writeln!(md, "| --- | --- |");
+                let _ = writeln!(md, "| paid (RC 00) | {} of {} |", s.paid, s.payments);
+                let _ = writeln!(
+                    md,
+                    "| held by the upstream at once | {} |",
+                    s.upstream_max_in_flight
+                        .map_or("?".into(), |n| n.to_string())
+                );
+                let _ = writeln!(
+                    md,
+                    "| burst: first sent to last answered | {:.2} s |",
+                    s.burst_secs
+                );
+                let _ = writeln!(
+                    md,
+                    "| SYNs dropped by full accept queues during the burst (machine-wide) | {} |",
+                    s.listen_overflows.map_or("?".into(), |n| n.to_string())
+                );
+                let _ = writeln!(
+                    md,
+                    "| payment latency p50 / p99 / max | {} / {} / {} |",
+                    fmt_us(s.pay_latency.p50_us),
+                    fmt_us(s.pay_latency.p99_us),
+                    fmt_us(s.pay_latency.max_us)
+                );
+                let _ = writeln!(
+                    md,
+                    "| server peak RSS (whole scenario) | {} |",
+                    rss(s.server_peak_rss_kb)
+                );
+                let _ = writeln!(
+                    md,
+                    "| server RSS during the burst (max of 100 ms samples) | {} |",
+                    rss(s.server_burst_rss_kb)
+                );
+                let i = &s.inquiries;
+                let _ = writeln!(
+                    md,
+                    "| other member's inquiries: ok / errors | {} / {} |",
+                    i.ok, i.error_count
+                );
+                let _ = writeln!(
+                    md,
+                    "| other member's inquiries p50 / p99 / p99.9 / max | {} / {} / {} / {} |",
+                    fmt_us(i.latency.p50_us),
+                    fmt_us(i.latency.p99_us),
+                    fmt_us(i.latency.p999_us),
+                    fmt_us(i.latency.max_us)
+                );
+                if let Some(lag) = i.send_lag {
+                    let _ = writeln!(
+                        md,
+                        "| their send lag (generator), p99 / max: part of the latency above | {} / {} |",
+                        fmt_us(lag.p99_us),
+                        fmt_us(lag.max_us)
+                    );
+                }
+                let _ = writeln!(md, "| quoting phase (live inquiries via the upstream, closed loop) | {:.0}/s, p99 {}, {} errors |",
+                    s.setup.throughput, fmt_us(s.setup.latency.p99_us), s.setup.error_count);
+                if !s.pay_errors.is_empty() {
+                    let _ = writeln!(md, "\nPayment errors:\n");
+                    for (k, v) in &s.pay_errors {
+                        let _ = writeln!(md, "- {v} × {}", cell(k));
+                    }
+                }
+                for n in &s.notes {
+                    let _ = writeln!(md, "\n- {n}");
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(md, "{e}");
+            }
+        }
+
+        let _ = writeln!(md, "\n## PostgreSQL\n");
+        match &self.pg {
+            Ok(p) => {
+                let _ = writeln!(
+                    md,
+                    "Two loket servers on one PostgreSQL database, payment pairs spread over both: \
+                     {:.0} paid bills/s, p99 {}.",
+                    p.throughput,
+                    fmt_us(p.latency.p99_us)
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(md, "{e}");
+            }
+        }
+
+        let _ = writeln!(md, "\n## Errors\n");
+        let mut any = false;
+        let mut all_rows: Vec<(&str, &LoadResult)> = rows
+            .iter()
+            .filter_map(|(l, r)| r.as_ref().ok().map(|r| (*l, r)))
+            .collect();
+        if let Ok(s) = &self.slow {
+            all_rows.push(("slow upstream: quoting phase", &s.setup));
+            all_rows.push(("slow upstream: other member's inquiries", &s.inquiries));
+        }
+        for (label, r) in all_rows {
+            for (k, v) in &r.errors {
+                any = true;
+                let _ = writeln!(md, "- {label}: {v} × {}", cell(k));
+            }
+        }
+        if let Ok(s) = &self.slow {
+            for (k, v) in &s.pay_errors {
+                any = true;
+                let _ = writeln!(md, "- slow upstream: payments: {v} × {}", cell(k));
+            }
+        }
+        if !any {
+            let _ = writeln!(md, "None: every answer had the expected RC.");
+        }
+
+        let _ = writeln!(md, "\n## Method\n");
+        let _ = writeln!(
+            md,
+            "- One generator (`loket-bench`, tokio multi-thread, hyper-util HTTP/1.1 keep-alive pool \
+             sized to the concurrency) drives every scenario. Requests are prepared before each run \
+             (signed bodies, a distinct ref_id each); only the pay-pasca signature, over the tr_id \
+             the inquiry answered, is computed in the loop (one md5).\n\
+             - Each loket scenario runs a fresh `loket serve` (SQLite in a temporary directory, \
+             `LOKET_LOG=warn`); members are created with `loket member add` before it starts; peak \
+             RSS is VmHWM of /proc/PID/status.\n\
+             - Errors: any transport failure, HTTP status other than 200, or RC other than the \
+             expected one (`00` for the IAK inquiry of PGAS 0110010000 and for each payment; \
+             `BILL_INQUIRY_SUCCESS` for isikuota).\n\
+             - Closed loop: N connections, each sending its next request when the previous answer \
+             arrives (the maximum throughput). Open loop: requests scheduled at fixed intervals, \
+             latency measured from the scheduled time (no coordinated omission); tokio's timer has \
+             1 ms granularity, so up to ~1 ms of send lag is the generator's own.\n\
+             - Warm-up requests are sent and not recorded.\n\
+             - Ratios and goals compare figures of this one run: the same machine, the same \
+             generator, at the same time."
+        );
+        if !self.notes.is_empty() {
+            let _ = writeln!(md, "\n## Notes\n");
+            for n in &self.notes {
+                let _ = writeln!(md, "- {n}");
+            }
+        }
+        md
+    }
+}
+
+fn scenario_row(md: &mut String, label: &str, r: &LoadResult) {
+    let _ = writeln!(
+        md,
+        "| {label} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
+        r.mode,
+        r.throughput,
+        fmt_us(r.latency.p50_us),
+        fmt_us(r.latency.p99_us),
+        fmt_us(r.latency.p999_us),
+        fmt_us(r.latency.max_us),
+        r.ok,
+        r.error_count,
+        rss(r.server_peak_rss_kb)
+    );
+}
+
+fn rss(kb: Option<u64>) -> String {
+    kb.map_or("n/a".into(), |kb| format!("{:.1} MiB", kb as f64 / 1024.0))
+}
+
+/// Text safe inside a table cell.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+/// The sections every report has (the smoke test checks them).
+pub const SECTIONS: [&str; 9] = [
+    "## Machine",
+    "## Goals",
+    "## Scenarios",
+    "## Baselines",
+    "## Ratios",
+    "## Slow upstream",
+    "## PostgreSQL",
+    "## Errors",
+    "## Method",
+];
+
+/// A table of load results with their errors, for the single-scenario commands.
+pub fn results_table(rows: &[&LoadResult]) -> String {
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "| scenario | load | ops/s | p50 | p99 | p99.9 | max | ok | errors | server peak RSS |"
+    );
+    let _ = writeln!(
+        md,
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    );
+    for r in rows {
+        scenario_row(&mut md, &r.name, r);
+        for (phase, s) in &r.phases {
+            let _ = writeln!(
+                md,
+                "| ↳ {phase} phase | | | {} | {} | {} | {} | | | |",
+                fmt_us(s.p50_us),
+                fmt_us(s.p99_us),
+                fmt_us(s.p999_us),
+                fmt_us(s.max_us)
+            );
+        }
+    }
+    for r in rows {
+        for (k, v) in &r.errors {
+            let _ = writeln!(md, "\n- {}: {v} × {}", r.name, cell(k));
+        }
+        if r.exhausted {
+            let _ = writeln!(
+                md,
+                "\n- {}: the prepared requests ran out (raise --rate-hint)",
+                r.name
+            );
+        }
+    }
+    md
+}
