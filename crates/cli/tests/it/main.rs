@@ -10,6 +10,7 @@ mod determinism;
 mod helpers;
 mod iak_inquiry;
 mod isikuota;
+mod live;
 mod payments;
 mod php;
 mod pricelist;
