@@ -179,6 +179,8 @@ struct ProductSet {
     sandbox_prefix: Option<String>,
 }
 
+// Parsed once per process: the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum UpstreamCommand {
     /// Add or replace an upstream.

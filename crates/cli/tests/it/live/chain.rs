@@ -535,7 +535,6 @@ async fn every_sandbox_scenario_through_the_isikuota_connector() {
 /// loket's own isikuota protocol takes `year` (and `month`) at inquiry, as PBB and BPJS need;
 /// A's isikuota connector must forward them, or those products cannot be routed to a loket.
 #[tokio::test]
-#[ignore = "BUG: the isikuota connector drops year/month at inquiry (crates/billers/src/isikuota/mod.rs inquiry calls IsikuotaClient::inquiry, which has no year/month), so B answers VALIDATION_ERROR and A answers 106"]
 async fn pbb_through_isikuota_forwards_the_year() {
     let (a, am, _b, _bm) = chain(Via::Isikuota).await;
     let client = a.live_client(&am);
