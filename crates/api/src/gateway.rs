@@ -61,20 +61,27 @@ pub async fn inquire(
         }
     }
     let now = loket_core::jakarta::now();
-    if let Some(existing) = state
-        .store
-        .quote_by_ref(member.id, input.mode, &input.ref_id)
-        .await?
-    {
-        return repeated(state, existing, &input, now).await;
+    // A repeated ref_id answers its quote (or RC 11) before anything else. Checked up front when
+    // the answer would not be a new quote (and always before asking an upstream); on the
+    // sandbox's success path the quotes' unique key finds repeats without a read.
+    let inactive = product.status == ProductStatus::Inactive;
+    let bad_number = !input.number.bytes().all(|b| b.is_ascii_digit());
+    if inactive || bad_number || input.mode == Mode::Live {
+        if let Some(existing) = state
+            .store
+            .quote_by_ref(member.id, input.mode, &input.ref_id)
+            .await?
+        {
+            return repeated(state, existing, &input, now).await;
+        }
     }
-    if product.status == ProductStatus::Inactive {
+    if inactive {
         return Ok(InquiryResult::Failed {
             rc: Rc::ProductOutOfService,
             tr_id: None,
         });
     }
-    if !input.number.bytes().all(|b| b.is_ascii_digit()) {
+    if bad_number {
         return Ok(InquiryResult::Failed {
             rc: Rc::IncorrectDestinationNumber,
             tr_id: None,
@@ -92,6 +99,13 @@ pub async fn inquire(
     });
     let (bill, scenario) = match outcome {
         SandboxOutcome::InquiryFails(rc) => {
+            if let Some(existing) = state
+                .store
+                .quote_by_ref(member.id, input.mode, &input.ref_id)
+                .await?
+            {
+                return repeated(state, existing, &input, now).await;
+            }
             if rc == Rc::Timeout && state.config.sandbox.timeout_delay_ms > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(
                     state.config.sandbox.timeout_delay_ms,
@@ -142,7 +156,10 @@ async fn store_quote(
     now: i64,
 ) -> Result<InquiryResult, StoreError> {
     match state.store.insert_quote(quote).await {
-        Ok(q) => Ok(InquiryResult::Quote(Box::new(q))),
+        Ok(q) => {
+            state.quotes.put(&q);
+            Ok(InquiryResult::Quote(Box::new(q)))
+        }
         Err(StoreError::Duplicate(_)) => match state
             .store
             .quote_by_ref(member.id, input.mode, &input.ref_id)
@@ -293,7 +310,7 @@ pub async fn pay(
     mode: Mode,
     tr_id: i64,
 ) -> Result<PayResult, StoreError> {
-    let quote = match state.store.quote(tr_id).await? {
+    let quote = match state.quote(tr_id).await? {
         Some(q) if q.member_id == member.id && q.mode == mode => q,
         _ => {
             return Ok(PayResult::Refused {

@@ -35,6 +35,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub quote_lifetime: QuoteLifetime,
     pub upstreams: Arc<upstreams::Upstreams>,
+    /// Quotes this instance made, by tr_id (quotes never change once stored).
+    pub quotes: Arc<QuoteCache>,
 }
 
 impl AppState {
@@ -45,7 +47,53 @@ impl AppState {
             config: Arc::new(config),
             quote_lifetime,
             upstreams: Arc::new(upstreams::Upstreams::default()),
+            quotes: Arc::new(QuoteCache::default()),
         })
+    }
+
+    /// The quote `tr_id`, from the cache of quotes made here, else from the store.
+    pub async fn quote(
+        &self,
+        tr_id: i64,
+    ) -> Result<Option<loket_core::Quote>, loket_store::StoreError> {
+        if let Some(q) = self.quotes.get(tr_id) {
+            return Ok(Some(q));
+        }
+        self.store.quote(tr_id).await
+    }
+}
+
+/// Most quotes kept by [`QuoteCache`]: the newest ones, which the payments that follow their
+/// inquiries ask for.
+const QUOTE_CACHE: usize = 16_384;
+
+/// A bounded cache of immutable quotes (no invalidation needed), oldest evicted first.
+#[derive(Default)]
+pub struct QuoteCache {
+    inner: std::sync::Mutex<(
+        std::collections::HashMap<i64, loket_core::Quote>,
+        std::collections::VecDeque<i64>,
+    )>,
+}
+
+impl QuoteCache {
+    pub fn get(&self, tr_id: i64) -> Option<loket_core::Quote> {
+        self.inner.lock().ok()?.0.get(&tr_id).cloned()
+    }
+
+    pub fn put(&self, q: &loket_core::Quote) {
+        let Ok(mut guard) = self.inner.lock() else {
+            return;
+        };
+        let (map, order) = &mut *guard;
+        if map.insert(q.tr_id, q.clone()).is_none() {
+            order.push_back(q.tr_id);
+        }
+        while order.len() > QUOTE_CACHE {
+            if let Some(old) = order.pop_front() {
+                map.remove(&old);
+            }
+        }
     }
 }
 

@@ -182,6 +182,57 @@ pub fn execute_sql(url: &str, sql: &str) -> Result<(), String> {
     c.execute_batch(sql).map_err(|e| e.to_string())
 }
 
+/// The first row of `sql` (a query without parameters, in the SQL both backends speak) on the
+/// database at `url`, its columns read as integers; `None` when there is no row. Read behind the
+/// store's back, on a connection of its own: for tests that look at what the API does not show.
+/// Blocks; callable from inside a runtime.
+pub fn query_row(url: &str, sql: &str) -> Result<Option<Vec<i64>>, String> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let base = crate::postgres::split_url(url)
+            .map_err(|e| e.to_string())?
+            .0;
+        let sql = sql.to_string();
+        return std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async move {
+                let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let conn = tokio::spawn(conn);
+                let r = client.query_opt(&sql, &[]).await.map_err(|e| e.to_string());
+                drop(client);
+                let _ = conn.await;
+                let Some(row) = r? else { return Ok(None) };
+                (0..row.len())
+                    .map(|i| row.try_get::<_, i64>(i).map_err(|e| e.to_string()))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Some)
+            })
+        })
+        .join()
+        .map_err(|_| "the query thread panicked".to_string())?;
+    }
+    use rusqlite::OptionalExtension;
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| format!("not a database URL: {url}"))?;
+    let c = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| e.to_string())?;
+    c.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(|e| e.to_string())?;
+    c.query_row(sql, [], |r| {
+        (0..r.as_ref().column_count())
+            .map(|i| r.get::<_, i64>(i))
+            .collect::<rusqlite::Result<Vec<_>>>()
+    })
+    .optional()
+    .map_err(|e| e.to_string())
+}
+
 /// Connections per store in tests: tests run in parallel, some with several stores (and several
 /// `loket` processes), and the server's `max_connections` is 100 by default.
 pub const TEST_POOL_SIZE: usize = 8;

@@ -86,14 +86,26 @@ impl IsikuotaConnector {
 
     /// `cmd=inquiry` with loket's `ref_id`.
     pub async fn inquiry(&self, req: &UpstreamInquiry) -> InquiryOutcome {
+        let mut params = IsikuotaClient::inquiry_params(
+            &req.product_code,
+            &req.number,
+            Some(&req.ref_id),
+            self.testing,
+        );
+        // The product's extra fields (PBB `year`, BPJS `month`, ESAMSAT `nomor_identitas`), as
+        // loket's own isikuota endpoint accepts them.
+        if let Some(year) = &req.year {
+            params.insert("year".into(), year.clone().into());
+        }
+        if let Some(months) = req.months {
+            params.insert("month".into(), months.to_string().into());
+        }
+        if let Some(id) = &req.nomor_identitas {
+            params.insert("nomor_identitas".into(), id.clone().into());
+        }
         let answer = self
             .client
-            .inquiry(
-                &req.product_code,
-                &req.number,
-                Some(&req.ref_id),
-                self.testing,
-            )
+            .send_params(loket_client::isikuota::ORDER_PATH, params)
             .await;
         let outcome = transformers::inquiry_outcome(req, answer);
         log_inquiry(&self.name, &req.ref_id, &outcome);

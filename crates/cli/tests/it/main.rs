@@ -15,6 +15,7 @@ mod determinism;
 mod helpers;
 mod iak_inquiry;
 mod isikuota;
+mod live;
 mod payments;
 mod php;
 mod pricelist;

@@ -1,4 +1,4 @@
-use super::{db_err, external_code, is_unique_violation, transfer, SqliteStore};
+use super::{db_err, exec, external_code, is_unique_violation, query_row, transfer, SqliteStore};
 use crate::ledger::Side;
 use crate::{MemberUpdate, NewMember, Result, StoreError, SANDBOX_START_BALANCE};
 use loket_core::{IpAllowlist, Member};
@@ -27,7 +27,8 @@ fn row_to_member(r: &Row<'_>) -> rusqlite::Result<Member> {
 }
 
 fn get_member(c: &Connection, column: &str, value: &str) -> Result<Option<Member>> {
-    c.query_row(
+    query_row(
+        c,
         &format!("SELECT {COLUMNS} FROM members WHERE {column} = ?1"),
         [value],
         row_to_member,
@@ -43,14 +44,14 @@ impl SqliteStore {
             let mut accounts = [0i64; 2];
             for (i, kind) in ["member_live", "member_sandbox"].iter().enumerate() {
                 // Temporary unique code; renamed once the member id is known.
-                c.execute(
+                exec(c,
                     "INSERT INTO accounts (code, kind) VALUES (?1, ?2)",
                     params![format!("new:{}:{kind}", m.username), kind],
                 )
                 .map_err(db_err)?;
                 accounts[i] = c.last_insert_rowid();
             }
-            let inserted = c.execute(
+            let inserted = exec(c,
                 "INSERT INTO members (username, name, api_id, api_key, dev_api_key, secret_key, live_account, sandbox_account, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![m.username, m.name, m.api_id, m.api_key, m.dev_api_key, m.secret_key, accounts[0], accounts[1], now],
             );
@@ -60,9 +61,9 @@ impl SqliteStore {
                 Ok(_) => {}
             }
             let id = c.last_insert_rowid();
-            c.execute("UPDATE accounts SET code = ?2 WHERE id = ?1", params![accounts[0], format!("member:{id}:live")])
+            exec(c, "UPDATE accounts SET code = ?2 WHERE id = ?1", params![accounts[0], format!("member:{id}:live")])
                 .map_err(db_err)?;
-            c.execute("UPDATE accounts SET code = ?2 WHERE id = ?1", params![accounts[1], format!("member:{id}:sandbox")])
+            exec(c, "UPDATE accounts SET code = ?2 WHERE id = ?1", params![accounts[1], format!("member:{id}:sandbox")])
                 .map_err(db_err)?;
             let external = super::account_id(c, external_code(Side::Sandbox))?;
             transfer(c, external, accounts[1], SANDBOX_START_BALANCE, "sandbox-opening", None)?;
@@ -72,12 +73,11 @@ impl SqliteStore {
     }
 
     pub async fn member_by_id(&self, id: i64) -> Result<Option<Member>> {
-        self.read(move |c| get_member(c, "id", &id.to_string()))
-            .await
+        self.lookup(move |c| get_member(c, "id", &id.to_string()))
     }
 
     pub async fn member_by(&self, column: &'static str, value: String) -> Result<Option<Member>> {
-        self.read(move |c| get_member(c, column, &value)).await
+        self.lookup(move |c| get_member(c, column, &value))
     }
 
     pub async fn update_member(&self, username: String, u: MemberUpdate) -> Result<Member> {
@@ -100,7 +100,7 @@ impl SqliteStore {
             if let Some(all) = u.webhook_all {
                 m.webhook_all = all;
             }
-            c.execute(
+            exec(c,
                 "UPDATE members SET name = ?2, ip_allowlist = ?3, suspended = ?4, webhook_url = ?5, webhook_all = ?6 WHERE id = ?1",
                 params![m.id, m.name, m.allowlist.to_string(), m.suspended, m.webhook_url, m.webhook_all],
             )

@@ -40,6 +40,29 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
 }
 
+/// Run one statement through the connection's prepared-statement cache: parsing SQL was the
+/// largest single cost in profiles (docs/performance.md).
+pub(crate) fn exec(
+    c: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<usize> {
+    c.prepare_cached(sql)?.execute(params)
+}
+
+/// `query_row` through the statement cache.
+pub(crate) fn query_row<T>(
+    c: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    c.prepare_cached(sql)?.query_row(params, f)
+}
+
+/// Cached statements per connection: every distinct statement loket runs fits.
+const STATEMENT_CACHE: usize = 256;
+
 pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
     StoreError::Database(e.to_string())
 }
@@ -55,6 +78,7 @@ fn open_conn(path: &PathBuf, write: bool) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.execute_batch("PRAGMA foreign_keys = ON;")?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     if write {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -68,7 +92,8 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     )?;
     for (version, sql) in MIGRATIONS {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let done: bool = tx.query_row(
+        let done: bool = query_row(
+            &tx,
             "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)",
             [version],
             |r| r.get(0),
@@ -95,7 +120,7 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = exec(&conn, "BEGIN IMMEDIATE", []) {
             tracing::error!(error = %e, "cannot begin a write transaction");
             // Each job still gets an answer: run none, fail all.
             for job in batch {
@@ -104,8 +129,8 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
             continue;
         }
         let finishers: Vec<Finish> = batch.into_iter().map(|job| job(&conn)).collect();
-        let committed = match conn.execute_batch("COMMIT") {
-            Ok(()) => true,
+        let committed = match exec(&conn, "COMMIT", []) {
+            Ok(_) => true,
             Err(e) => {
                 tracing::error!(error = %e, "group commit failed");
                 let _ = conn.execute_batch("ROLLBACK");
@@ -153,19 +178,19 @@ impl SqliteStore {
     {
         let (tx, rx) = oneshot::channel::<Result<T>>();
         let job: Job = Box::new(move |conn: &Connection| {
-            let result = match conn.execute_batch("SAVEPOINT job") {
+            let result = match exec(conn, "SAVEPOINT job", []) {
                 Err(e) => Err(db_err(e)),
-                Ok(()) => {
+                Ok(_) => {
                     let r = catch_unwind(AssertUnwindSafe(|| f(conn))).unwrap_or_else(|_| {
                         Err(StoreError::Database("a write job panicked".into()))
                     });
-                    let end = if r.is_ok() {
-                        "RELEASE job"
+                    let rollback = if r.is_ok() {
+                        Ok(0)
                     } else {
-                        "ROLLBACK TO job; RELEASE job"
+                        exec(conn, "ROLLBACK TO job", [])
                     };
-                    match conn.execute_batch(end) {
-                        Ok(()) => r,
+                    match rollback.and_then(|_| exec(conn, "RELEASE job", [])) {
+                        Ok(_) => r,
                         Err(e) => Err(db_err(e)),
                     }
                 }
@@ -187,7 +212,34 @@ impl SqliteStore {
             .map_err(|_| StoreError::Database("the writer dropped a job".into()))?
     }
 
-    /// Run `f` on a read connection.
+    /// Run a point lookup `f` on a pooled read connection on the calling thread. For indexed
+    /// lookups of one or a few rows (microseconds on cached pages; WAL readers never wait for the
+    /// writer), a hop to the blocking pool costs more than the query (docs/performance.md).
+    pub(crate) fn lookup<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&Connection) -> Result<T>,
+    {
+        let pooled = self
+            .inner
+            .readers
+            .lock()
+            .map(|mut v| v.pop())
+            .unwrap_or(None);
+        let conn = match pooled {
+            Some(c) => c,
+            None => open_conn(&self.inner.path, false).map_err(db_err)?,
+        };
+        let r = catch_unwind(AssertUnwindSafe(|| f(&conn)))
+            .unwrap_or_else(|_| Err(StoreError::Database("a read job panicked".into())));
+        if let Ok(mut v) = self.inner.readers.lock() {
+            if v.len() < MAX_IDLE_READERS {
+                v.push(conn);
+            }
+        }
+        r
+    }
+
+    /// Run `f` on a read connection in the blocking pool (scans, reports).
     pub(crate) async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
@@ -214,13 +266,12 @@ impl SqliteStore {
     }
 
     pub async fn ping(&self) -> Result<()> {
-        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db_err))
+        self.read(|c| query_row(c, "SELECT 1", [], |_| Ok(())).map_err(db_err))
             .await
     }
 
     pub async fn balance(&self, member_id: i64, side: Side) -> Result<loket_core::Balance> {
-        self.read(move |c| account_balance(c, member_account(c, member_id, side)?))
-            .await
+        self.lookup(move |c| account_balance(c, member_account(c, member_id, side)?))
     }
 
     pub async fn account_balance_by_code(&self, code: String) -> Result<Option<i64>> {
@@ -268,8 +319,7 @@ impl SqliteStore {
 }
 
 fn verify_snapshot(c: &Connection) -> Result<LedgerReport> {
-    let mut st = c
-        .prepare("SELECT id, code, kind, debits_posted, credits_posted, debits_pending, credits_pending FROM accounts")
+    let mut st = c.prepare_cached("SELECT id, code, kind, debits_posted, credits_posted, debits_pending, credits_pending FROM accounts")
         .map_err(db_err)?;
     let accounts = st
         .query_map([], |r| {
@@ -289,8 +339,7 @@ fn verify_snapshot(c: &Connection) -> Result<LedgerReport> {
         .map_err(db_err)?
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(db_err)?;
-    let mut st = c
-        .prepare("SELECT id, debit_account, credit_account, amount, kind, pending_id FROM transfers ORDER BY id")
+    let mut st = c.prepare_cached("SELECT id, debit_account, credit_account, amount, kind, pending_id FROM transfers ORDER BY id")
         .map_err(db_err)?;
     let journal = st
         .query_map([], |r| {
@@ -308,7 +357,7 @@ fn verify_snapshot(c: &Connection) -> Result<LedgerReport> {
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(db_err)?;
     let mut st = c
-        .prepare("SELECT id, state, amount, hold_id FROM payments")
+        .prepare_cached("SELECT id, state, amount, hold_id FROM payments")
         .map_err(db_err)?;
     let payments = st
         .query_map([], |r| {
@@ -333,7 +382,7 @@ pub(crate) fn external_code(side: Side) -> &'static str {
 }
 
 pub(crate) fn account_id(c: &Connection, code: &str) -> Result<i64> {
-    c.query_row("SELECT id FROM accounts WHERE code = ?1", [code], |r| {
+    query_row(c, "SELECT id FROM accounts WHERE code = ?1", [code], |r| {
         r.get(0)
     })
     .map_err(|e| match e {
@@ -347,7 +396,8 @@ pub(crate) fn member_account(c: &Connection, member_id: i64, side: Side) -> Resu
         Side::Live => "live_account",
         Side::Sandbox => "sandbox_account",
     };
-    c.query_row(
+    query_row(
+        c,
         &format!("SELECT {col} FROM members WHERE id = ?1"),
         [member_id],
         |r| r.get(0),
@@ -359,7 +409,8 @@ pub(crate) fn member_account(c: &Connection, member_id: i64, side: Side) -> Resu
 }
 
 pub(crate) fn account_balance(c: &Connection, account: i64) -> Result<loket_core::Balance> {
-    c.query_row(
+    query_row(
+        c,
         "SELECT credits_posted - debits_posted, debits_pending FROM accounts WHERE id = ?1",
         [account],
         |r| {
@@ -382,17 +433,19 @@ pub(crate) fn transfer(
     reference: Option<&str>,
 ) -> Result<i64> {
     debug_assert!(amount > 0);
-    c.execute(
+    exec(
+        c,
         "UPDATE accounts SET debits_posted = debits_posted + ?2 WHERE id = ?1",
         rusqlite::params![debit, amount],
     )
     .map_err(check_err)?;
-    c.execute(
+    exec(
+        c,
         "UPDATE accounts SET credits_posted = credits_posted + ?2 WHERE id = ?1",
         rusqlite::params![credit, amount],
     )
     .map_err(check_err)?;
-    c.execute(
+    exec(c,
         "INSERT INTO transfers (debit_account, credit_account, amount, kind, reason, reference, created_at) VALUES (?1, ?2, ?3, 'single', ?4, ?5, ?6)",
         rusqlite::params![debit, credit, amount, reason, reference, loket_core::jakarta::now()],
     )

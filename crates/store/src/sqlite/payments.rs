@@ -2,8 +2,8 @@
 //! post/void in another; each hold resolved at most once.
 
 use super::{
-    account_balance, account_id, check_err, db_err, is_unique_violation, member_account,
-    SqliteStore,
+    account_balance, account_id, check_err, db_err, exec, is_unique_violation, member_account,
+    query_row, SqliteStore,
 };
 use crate::ledger::Side;
 use crate::{Placed, Result, StoreError};
@@ -42,7 +42,8 @@ fn payment_where(
     clause: &str,
     p: impl rusqlite::Params,
 ) -> Result<Option<Payment>> {
-    c.query_row(
+    query_row(
+        c,
         &format!("SELECT {COLUMNS} FROM payments WHERE {clause}"),
         p,
         row_to_payment,
@@ -65,7 +66,8 @@ fn revenue_code(side: Side) -> &'static str {
 /// An upstream's account, created on first use.
 fn upstream_account(c: &Connection, biller: &str) -> Result<i64> {
     let code = upstream_code(biller);
-    c.execute(
+    exec(
+        c,
         "INSERT OR IGNORE INTO accounts (code, kind) VALUES (?1, 'upstream')",
         [&code],
     )
@@ -96,12 +98,13 @@ pub(crate) fn hold(
     if n == 0 {
         return Err(StoreError::InsufficientBalance);
     }
-    c.execute(
+    exec(
+        c,
         "UPDATE accounts SET credits_pending = credits_pending + ?2 WHERE id = ?1",
         params![credit, amount],
     )
     .map_err(db_err)?;
-    c.execute(
+    exec(c,
         "INSERT INTO transfers (debit_account, credit_account, amount, kind, reason, reference, created_at) VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6)",
         params![debit, credit, amount, reason, reference, loket_core::jakarta::now()],
     )
@@ -122,7 +125,7 @@ pub(crate) fn resolve_hold(c: &Connection, hold_id: i64, post: bool) -> Result<(
         .ok_or(StoreError::NotFound("hold"))?;
     let kind = if post { "post" } else { "void" };
     // pending_id is UNIQUE: a second resolution of the same hold fails here, before any balance moves.
-    let inserted = c.execute(
+    let inserted = exec(c,
         "INSERT INTO transfers (debit_account, credit_account, amount, kind, pending_id, reason, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![debit, credit, amount, kind, hold_id, reason, loket_core::jakarta::now()],
     );
@@ -142,10 +145,8 @@ pub(crate) fn resolve_hold(c: &Connection, hold_id: i64, post: bool) -> Result<(
             "UPDATE accounts SET credits_pending = credits_pending - ?2 WHERE id = ?1",
         )
     };
-    c.execute(d_sql, params![debit, amount])
-        .map_err(check_err)?;
-    c.execute(c_sql, params![credit, amount])
-        .map_err(check_err)?;
+    exec(c, d_sql, params![debit, amount]).map_err(check_err)?;
+    exec(c, c_sql, params![credit, amount]).map_err(check_err)?;
     Ok(())
 }
 
@@ -171,7 +172,7 @@ impl SqliteStore {
             let reference = quote.tr_id.to_string();
             let hold_id = hold(c, member, upstream, quote.selling_price.get(), "payment", Some(&reference))?;
             let after = account_balance(c, member)?.available();
-            let inserted = c.execute(
+            let inserted = exec(c,
                 "INSERT INTO payments (tr_id, member_id, mode, ref_id, state, rc, amount, hold_id, balance_after, resolve_at, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
                 params![quote.tr_id, quote.member_id, quote.mode.as_str(), quote.ref_id, Rc::Pending.code(), quote.selling_price.get(), hold_id, after.get(), resolve_at, now],
             );
@@ -220,7 +221,7 @@ impl SqliteStore {
                     } else if margin < 0 {
                         super::transfer(c, revenue, upstream, -margin, "revenue", Some(&p.tr_id.to_string()))?;
                     }
-                    c.execute(
+                    exec(c,
                         "UPDATE payments SET state = 'success', rc = '00', noref = ?2, resolved_by = ?3, resolve_at = NULL, updated_at = ?4 WHERE id = ?1",
                         params![p.id, noref, by, now],
                     )
@@ -228,7 +229,7 @@ impl SqliteStore {
                 }
                 Settlement::Failed(rc) => {
                     resolve_hold(c, p.hold_id, false)?;
-                    c.execute(
+                    exec(c,
                         "UPDATE payments SET state = 'failed', rc = ?2, noref = '', resolved_by = ?3, resolve_at = NULL, updated_at = ?4 WHERE id = ?1",
                         params![p.id, rc.code(), by, now],
                     )
@@ -250,7 +251,7 @@ impl SqliteStore {
         resolve_at: Option<i64>,
     ) -> Result<Payment> {
         self.write(move |c| {
-            c.execute(
+            exec(c,
                 "UPDATE payments SET rc = ?2, resolve_at = ?3, attempts = attempts + 1, updated_at = ?4 WHERE id = ?1 AND state = 'pending'",
                 params![payment_id, rc.code(), resolve_at, loket_core::jakarta::now()],
             )
@@ -261,8 +262,7 @@ impl SqliteStore {
     }
 
     pub async fn payment_by_tr_id(&self, tr_id: i64) -> Result<Option<Payment>> {
-        self.read(move |c| payment_where(c, "tr_id = ?1", [tr_id]))
-            .await
+        self.lookup(move |c| payment_where(c, "tr_id = ?1", [tr_id]))
     }
 
     pub async fn payment_by_ref(
@@ -271,14 +271,13 @@ impl SqliteStore {
         mode: Mode,
         ref_id: String,
     ) -> Result<Option<Payment>> {
-        self.read(move |c| {
+        self.lookup(move |c| {
             payment_where(
                 c,
                 "member_id = ?1 AND mode = ?2 AND ref_id = ?3",
                 params![member_id, mode.as_str(), ref_id],
             )
         })
-        .await
     }
 
     /// Claim pending payments whose `resolve_at` has come, oldest first: their `resolve_at` moves
@@ -291,8 +290,7 @@ impl SqliteStore {
         limit: usize,
     ) -> Result<Vec<Payment>> {
         self.write(move |c| {
-            let mut st = c
-                .prepare(&format!(
+            let mut st = c.prepare_cached(&format!(
                     "UPDATE payments SET resolve_at = ?2 WHERE id IN (SELECT id FROM payments WHERE state = 'pending' AND resolve_at IS NOT NULL AND resolve_at <= ?1 ORDER BY resolve_at LIMIT ?3) RETURNING {COLUMNS}"
                 ))
                 .map_err(db_err)?;
@@ -306,7 +304,7 @@ impl SqliteStore {
     pub async fn pending_by_ref(&self, ref_id: String) -> Result<Vec<Payment>> {
         self.read(move |c| {
             let mut st = c
-                .prepare(&format!(
+                .prepare_cached(&format!(
                     "SELECT {COLUMNS} FROM payments WHERE state = 'pending' AND ref_id = ?1"
                 ))
                 .map_err(db_err)?;
@@ -318,8 +316,7 @@ impl SqliteStore {
 
     pub async fn pending_payments(&self, limit: usize) -> Result<Vec<Payment>> {
         self.read(move |c| {
-            let mut st = c
-                .prepare(&format!("SELECT {COLUMNS} FROM payments WHERE state = 'pending' ORDER BY created_at, id LIMIT ?1"))
+            let mut st = c.prepare_cached(&format!("SELECT {COLUMNS} FROM payments WHERE state = 'pending' ORDER BY created_at, id LIMIT ?1"))
                 .map_err(db_err)?;
             let rows = st.query_map([limit as i64], row_to_payment).map_err(db_err)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
@@ -329,7 +326,8 @@ impl SqliteStore {
 
     pub async fn flag_payment(&self, payment_id: i64) -> Result<()> {
         self.write(move |c| {
-            c.execute(
+            exec(
+                c,
                 "UPDATE payments SET flagged = 1 WHERE id = ?1 AND state = 'pending'",
                 [payment_id],
             )
@@ -411,7 +409,7 @@ fn enqueue_webhook(c: &Connection, p: &Payment, after_answer: bool, now: i64) ->
     else {
         return Ok(());
     };
-    c.execute(
+    exec(c,
         "INSERT OR IGNORE INTO webhooks (member_id, payment_id, event, url, body, state, next_attempt_at, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6, ?6)",
         params![p.member_id, p.id, event, url, body, now],
     )

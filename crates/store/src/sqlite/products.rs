@@ -1,4 +1,4 @@
-use super::{db_err, SqliteStore};
+use super::{db_err, exec, query_row, SqliteStore};
 use crate::Result;
 use loket_core::catalogue::BillShape;
 use loket_core::{ExtraField, Product, ProductStatus, Rupiah};
@@ -33,7 +33,7 @@ fn put(c: &Connection, p: &Product, replace: bool) -> rusqlite::Result<usize> {
         "INSERT OR IGNORE"
     };
     let fields: Vec<&str> = p.fields.iter().map(|f| f.name()).collect();
-    c.execute(
+    exec(c,
         &format!("{verb} INTO products ({COLUMNS}, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
         params![
             p.code,
@@ -72,8 +72,9 @@ impl SqliteStore {
 
     pub async fn product(&self, code: &str) -> Result<Option<Product>> {
         let code = code.to_string();
-        self.read(move |c| {
-            c.query_row(
+        self.lookup(move |c| {
+            query_row(
+                c,
                 &format!("SELECT {COLUMNS} FROM products WHERE code = ?1"),
                 [code],
                 row_to_product,
@@ -81,13 +82,12 @@ impl SqliteStore {
             .optional()
             .map_err(db_err)
         })
-        .await
     }
 
     pub async fn products(&self) -> Result<Vec<Product>> {
         self.read(|c| {
             let mut st = c
-                .prepare(&format!(
+                .prepare_cached(&format!(
                     "SELECT {COLUMNS} FROM products ORDER BY type, code"
                 ))
                 .map_err(db_err)?;

@@ -1,4 +1,4 @@
-use super::{db_err, is_unique_violation, SqliteStore};
+use super::{db_err, exec, is_unique_violation, query_row, SqliteStore};
 use crate::{Result, StoreError};
 use loket_core::quote::{decode_scenario, encode_scenario, NewQuote};
 use loket_core::{Mode, Protocol, Quote, Rupiah};
@@ -42,7 +42,8 @@ pub(crate) fn row_to_quote(r: &Row<'_>) -> rusqlite::Result<Quote> {
 }
 
 pub(crate) fn get_quote(c: &Connection, tr_id: i64) -> Result<Option<Quote>> {
-    c.query_row(
+    query_row(
+        c,
         &format!("SELECT {COLUMNS} FROM quotes WHERE tr_id = ?1"),
         [tr_id],
         row_to_quote,
@@ -58,8 +59,8 @@ impl SqliteStore {
         mode: Mode,
         ref_id: String,
     ) -> Result<Option<Quote>> {
-        self.read(move |c| {
-            c.query_row(
+        self.lookup(move |c| {
+            query_row(c,
                 &format!("SELECT {COLUMNS} FROM quotes WHERE member_id = ?1 AND mode = ?2 AND ref_id = ?3"),
                 params![member_id, mode.as_str(), ref_id],
                 row_to_quote,
@@ -67,7 +68,6 @@ impl SqliteStore {
             .optional()
             .map_err(db_err)
         })
-        .await
     }
 
     pub async fn quote_by_upstream_ref(
@@ -75,8 +75,9 @@ impl SqliteStore {
         biller: String,
         upstream_ref_id: String,
     ) -> Result<Option<Quote>> {
-        self.read(move |c| {
-            c.query_row(
+        self.lookup(move |c| {
+            query_row(
+                c,
                 &format!("SELECT {COLUMNS} FROM quotes WHERE biller = ?1 AND upstream_ref_id = ?2"),
                 params![biller, upstream_ref_id],
                 row_to_quote,
@@ -84,16 +85,15 @@ impl SqliteStore {
             .optional()
             .map_err(db_err)
         })
-        .await
     }
 
     pub async fn quote(&self, tr_id: i64) -> Result<Option<Quote>> {
-        self.read(move |c| get_quote(c, tr_id)).await
+        self.lookup(move |c| get_quote(c, tr_id))
     }
 
     pub async fn insert_quote(&self, q: NewQuote) -> Result<Quote> {
         self.write(move |c| {
-            let r = c.execute(
+            let r = exec(c,
                 "INSERT INTO quotes (member_id, mode, protocol, ref_id, code, hp, name, period, nominal, admin, price, selling_price, cost, sheets, desc_json, paid_desc_json, biller, biller_ref, scenario, noref, created_at, expires_at, upstream_code, upstream_ref_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
                 params![
                     q.member_id,
@@ -132,14 +132,14 @@ impl SqliteStore {
     }
 
     pub async fn quote_is_paid(&self, tr_id: i64) -> Result<bool> {
-        self.read(move |c| {
-            c.query_row(
+        self.lookup(move |c| {
+            query_row(
+                c,
                 "SELECT EXISTS (SELECT 1 FROM payments WHERE tr_id = ?1)",
                 [tr_id],
                 |r| r.get(0),
             )
             .map_err(db_err)
         })
-        .await
     }
 }

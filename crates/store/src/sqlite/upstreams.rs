@@ -1,6 +1,6 @@
 //! Upstreams and routes.
 
-use super::{db_err, SqliteStore};
+use super::{db_err, exec, SqliteStore};
 use crate::{Result, Route, UpstreamRecord};
 use loket_core::Rupiah;
 use rusqlite::{params, Row};
@@ -40,7 +40,7 @@ impl SqliteStore {
     pub async fn upstreams(&self) -> Result<Vec<UpstreamRecord>> {
         self.read(|c| {
             let mut st = c
-                .prepare(&format!("SELECT {COLUMNS} FROM upstreams ORDER BY name"))
+                .prepare_cached(&format!("SELECT {COLUMNS} FROM upstreams ORDER BY name"))
                 .map_err(db_err)?;
             let rows = st.query_map([], row_to_upstream).map_err(db_err)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
@@ -50,7 +50,7 @@ impl SqliteStore {
 
     pub async fn put_upstream(&self, u: UpstreamRecord) -> Result<()> {
         self.write(move |c| {
-            c.execute(
+            exec(c,
                 &format!("INSERT INTO upstreams ({COLUMNS}, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
                  ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, base_url = excluded.base_url, username = excluded.username, api_key = excluded.api_key, api_key_env = excluded.api_key_env, secret_key = excluded.secret_key, secret_key_env = excluded.secret_key_env, testing = excluded.testing, timeout_ms = excluded.timeout_ms, max_concurrency = excluded.max_concurrency, breaker_failures = excluded.breaker_failures, breaker_cooldown_secs = excluded.breaker_cooldown_secs, enabled = excluded.enabled, updated_at = excluded.updated_at"),
                 params![
@@ -79,9 +79,8 @@ impl SqliteStore {
 
     pub async fn remove_upstream(&self, name: String) -> Result<bool> {
         self.write(move |c| {
-            c.execute("DELETE FROM routes WHERE upstream = ?1", [&name])
-                .map_err(db_err)?;
-            c.execute("DELETE FROM upstreams WHERE name = ?1", [&name])
+            exec(c, "DELETE FROM routes WHERE upstream = ?1", [&name]).map_err(db_err)?;
+            exec(c, "DELETE FROM upstreams WHERE name = ?1", [&name])
                 .map(|n| n > 0)
                 .map_err(db_err)
         })
@@ -90,8 +89,7 @@ impl SqliteStore {
 
     pub async fn routes(&self, product: Option<String>) -> Result<Vec<Route>> {
         self.read(move |c| {
-            let mut st = c
-                .prepare(
+            let mut st = c.prepare_cached(
                     "SELECT product_code, position, upstream, upstream_code, cost_limit FROM routes WHERE (?1 IS NULL OR product_code = ?1) ORDER BY product_code, position, upstream",
                 )
                 .map_err(db_err)?;
@@ -103,7 +101,7 @@ impl SqliteStore {
 
     pub async fn put_route(&self, r: Route) -> Result<()> {
         self.write(move |c| {
-            c.execute(
+            exec(c,
                 "INSERT INTO routes (product_code, position, upstream, upstream_code, cost_limit) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (product_code, upstream) DO UPDATE SET position = excluded.position, upstream_code = excluded.upstream_code, cost_limit = excluded.cost_limit",
                 params![r.product_code, r.position, r.upstream, r.upstream_code, r.cost_limit.map(|c| c.get())],
@@ -121,7 +119,8 @@ impl SqliteStore {
 
     pub async fn remove_route(&self, product: String, upstream: String) -> Result<bool> {
         self.write(move |c| {
-            c.execute(
+            exec(
+                c,
                 "DELETE FROM routes WHERE product_code = ?1 AND upstream = ?2",
                 params![product, upstream],
             )

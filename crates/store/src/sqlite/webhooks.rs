@@ -1,6 +1,6 @@
 //! The webhook outbox.
 
-use super::{db_err, SqliteStore};
+use super::{db_err, exec, query_row, SqliteStore};
 use crate::{Delivery, Result, StoreError, Webhook};
 use rusqlite::{params, OptionalExtension, Row};
 
@@ -35,8 +35,7 @@ impl SqliteStore {
         limit: usize,
     ) -> Result<Vec<Webhook>> {
         self.write(move |c| {
-            let mut st = c
-                .prepare(&format!(
+            let mut st = c.prepare_cached(&format!(
                     "UPDATE webhooks SET next_attempt_at = ?2 WHERE id IN (SELECT id FROM webhooks WHERE state = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?3) RETURNING {COLUMNS}"
                 ))
                 .map_err(db_err)?;
@@ -51,15 +50,15 @@ impl SqliteStore {
         self.write(move |c| {
             let now = loket_core::jakarta::now();
             match d {
-                Delivery::Delivered { status } => c.execute(
+                Delivery::Delivered { status } => exec(c,
                     "UPDATE webhooks SET state = 'delivered', attempts = attempts + 1, last_status = ?2, last_error = NULL, updated_at = ?3 WHERE id = ?1 AND state = 'pending'",
                     params![id, status, now],
                 ),
-                Delivery::Retry { status, error, next_attempt_at: Some(at) } => c.execute(
+                Delivery::Retry { status, error, next_attempt_at: Some(at) } => exec(c,
                     "UPDATE webhooks SET attempts = attempts + 1, last_status = ?2, last_error = ?3, next_attempt_at = ?4, updated_at = ?5 WHERE id = ?1 AND state = 'pending'",
                     params![id, status, error, at, now],
                 ),
-                Delivery::Retry { status, error, next_attempt_at: None } => c.execute(
+                Delivery::Retry { status, error, next_attempt_at: None } => exec(c,
                     "UPDATE webhooks SET state = 'failed', attempts = attempts + 1, last_status = ?2, last_error = ?3, updated_at = ?4 WHERE id = ?1 AND state = 'pending'",
                     params![id, status, error, now],
                 ),
@@ -72,8 +71,7 @@ impl SqliteStore {
 
     pub async fn webhooks(&self, member_id: Option<i64>, limit: usize) -> Result<Vec<Webhook>> {
         self.read(move |c| {
-            let mut st = c
-                .prepare(&format!(
+            let mut st = c.prepare_cached(&format!(
                     "SELECT {COLUMNS} FROM webhooks WHERE (?1 IS NULL OR member_id = ?1) ORDER BY id DESC LIMIT ?2"
                 ))
                 .map_err(db_err)?;
@@ -87,12 +85,12 @@ impl SqliteStore {
     pub async fn resend_webhook(&self, id: i64) -> Result<Webhook> {
         self.write(move |c| {
             let now = loket_core::jakarta::now();
-            c.execute(
+            exec(c,
                 "UPDATE webhooks SET state = 'pending', attempts = 0, next_attempt_at = ?2, updated_at = ?2 WHERE id = ?1",
                 params![id, now],
             )
             .map_err(db_err)?;
-            c.query_row(&format!("SELECT {COLUMNS} FROM webhooks WHERE id = ?1"), [id], row_to_webhook)
+            query_row(c, &format!("SELECT {COLUMNS} FROM webhooks WHERE id = ?1"), [id], row_to_webhook)
                 .optional()
                 .map_err(db_err)?
                 .ok_or(StoreError::NotFound("webhook"))
