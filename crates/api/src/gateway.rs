@@ -325,8 +325,13 @@ pub async fn pay(
 /// Pay a quote the caller has already matched to its member.
 pub async fn pay_quote(state: &AppState, quote: Quote) -> Result<PayResult, StoreError> {
     let now = loket_core::jakarta::now();
-    if let Some(existing) = state.store.payment_by_tr_id(quote.tr_id).await? {
-        return first_payment(state, quote, existing).await;
+    let upstream = quote.scenario.is_none() && quote.upstream_code.is_some();
+    // A repeat answers the first payment, even past expiry or with the upstream unavailable. For
+    // a fresh sandbox quote, placing the payment finds a repeat by itself (no read needed).
+    if upstream || quote.is_expired(now) {
+        if let Some(existing) = state.store.payment_by_tr_id(quote.tr_id).await? {
+            return first_payment(state, quote, existing).await;
+        }
     }
     if quote.is_expired(now) {
         return Ok(PayResult::Refused {
@@ -334,7 +339,7 @@ pub async fn pay_quote(state: &AppState, quote: Quote) -> Result<PayResult, Stor
             quote: Some(Box::new(quote)),
         });
     }
-    if quote.scenario.is_none() && quote.upstream_code.is_some() {
+    if upstream {
         return pay_upstream(state, quote, now).await;
     }
     let scenario = quote.scenario.unwrap_or(PaymentScenario::Pending {
@@ -348,28 +353,30 @@ pub async fn pay_quote(state: &AppState, quote: Quote) -> Result<PayResult, Stor
         PaymentScenario::Pending { then: None, .. } => i64::MAX,
         _ => now + CRASH_GRACE_SECS,
     };
-    let (quote, payment) = match place(state, quote, resolve_at).await? {
+    // The sandbox biller answers from the quote's scenario without calling anyone: an immediate
+    // outcome is written with the hold, in the same transaction (nothing to lose in between).
+    let immediate = match scenario {
+        PaymentScenario::Success => Some(Settlement::Success {
+            noref: quote.noref.clone(),
+            cost: quote.cost,
+        }),
+        PaymentScenario::Fail(rc) => Some(Settlement::Failed(rc)),
+        PaymentScenario::Pending { .. } => None,
+    };
+    let placed = match immediate {
+        Some(outcome) => {
+            state
+                .store
+                .place_and_settle(quote.tr_id, resolve_at, outcome)
+                .await
+        }
+        None => state.store.place_payment(quote.tr_id, resolve_at).await,
+    };
+    let (quote, payment) = match placed_or_answer(state, quote, placed).await? {
         Ok(placed) => placed,
         Err(answer) => return Ok(answer),
     };
-    // The hold is durable; now "call" the biller. The sandbox answers from the quote's scenario.
     let payment = match scenario {
-        PaymentScenario::Success => {
-            let outcome = Settlement::Success {
-                noref: quote.noref.clone(),
-                cost: quote.cost,
-            };
-            state
-                .store
-                .settle_payment(payment.id, outcome, None)
-                .await?
-        }
-        PaymentScenario::Fail(rc) => {
-            state
-                .store
-                .settle_payment(payment.id, Settlement::Failed(rc), None)
-                .await?
-        }
         PaymentScenario::Pending { answer, then } => {
             let resolve_at = then.map(|_| resolve_at);
             state
@@ -377,6 +384,7 @@ pub async fn pay_quote(state: &AppState, quote: Quote) -> Result<PayResult, Stor
                 .mark_pending(payment.id, answer, resolve_at)
                 .await?
         }
+        _ => payment,
     };
     Ok(PayResult::Payment {
         quote: Box::new(quote),
@@ -384,14 +392,14 @@ pub async fn pay_quote(state: &AppState, quote: Quote) -> Result<PayResult, Stor
     })
 }
 
-/// Place the quote's payment (hold and row, one transaction). `Err(answer)`: nothing new was
-/// placed and `answer` is what the request gets (the first payment's state, or RC 17).
-async fn place(
+/// What placing the quote's payment (hold and row, one transaction) did. `Err(answer)`: nothing
+/// new was placed and `answer` is what the request gets (the first payment's state, or RC 17).
+async fn placed_or_answer(
     state: &AppState,
     quote: Quote,
-    resolve_at: i64,
+    placed: Result<Placed, StoreError>,
 ) -> Result<Result<(Quote, loket_core::Payment), PayResult>, StoreError> {
-    let existing = match state.store.place_payment(quote.tr_id, resolve_at).await {
+    let existing = match placed {
         Ok(Placed::New(p)) => return Ok(Ok((quote, p))),
         Ok(Placed::Existing(p)) => p,
         Err(StoreError::InsufficientBalance) => {
@@ -483,7 +491,8 @@ async fn pay_upstream(state: &AppState, quote: Quote, now: i64) -> Result<PayRes
             .first()
             .copied()
             .unwrap_or(10);
-    let (quote, payment) = match place(state, quote, first_check).await? {
+    let placed = state.store.place_payment(quote.tr_id, first_check).await;
+    let (quote, payment) = match placed_or_answer(state, quote, placed).await? {
         Ok(placed) => placed,
         Err(answer) => return Ok(answer),
     };

@@ -291,6 +291,17 @@ impl Store {
         dispatch!(self, s => s.place_payment(tr_id, resolve_at).await)
     }
 
+    /// Place a payment and settle it at once with an outcome known without calling anyone (the
+    /// built-in sandbox biller), in one transaction.
+    pub async fn place_and_settle(
+        &self,
+        tr_id: i64,
+        resolve_at: i64,
+        outcome: Settlement,
+    ) -> Result<Placed> {
+        dispatch!(self, s => s.place_and_settle(tr_id, resolve_at, outcome).await)
+    }
+
     /// Settle a pending payment exactly once; a settled payment is answered as it is.
     pub async fn settle_payment(
         &self,

@@ -868,6 +868,80 @@ async fn concurrent_placements_never_overdraw() {
     assert_eq!((r.pending_holds, r.payments), (0, COVERED as usize));
 }
 
+/// `place_and_settle`: the hold, the payment and its outcome in one step; 20 concurrent calls
+/// for one quote settle it once, and a placement that finds the payment answers it unchanged.
+#[each_backend(flavor = "multi_thread", worker_threads = 4)]
+async fn place_and_settle_settles_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = new_store(dir.path()).await;
+    let m = new_member(&store, "0812000077").await;
+    let start = sandbox_balance(&store, m).await.balance.get();
+
+    let q = store
+        .insert_quote(sandbox_quote(m, "ps-1", PRICE, 9_800))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .place_and_settle(q.tr_id, i64::MAX, success("NOREF-PS", 9_800))
+                .await
+        }));
+    }
+    let (mut new, mut existing) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(Placed::New(p)) => {
+                new += 1;
+                assert_eq!(p.state, PaymentState::Success);
+                assert_eq!(p.noref, "NOREF-PS");
+            }
+            // The others wait for the first and answer its (settled) payment.
+            Ok(Placed::Existing(p)) => {
+                existing += 1;
+                assert_eq!(p.state, PaymentState::Success);
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!((new, existing), (1, 19), "one placement placed and settled");
+    let p = store.payment_by_tr_id(q.tr_id).await.unwrap().unwrap();
+    assert_eq!(
+        (p.state, p.noref.as_str()),
+        (PaymentState::Success, "NOREF-PS")
+    );
+    assert_eq!(sandbox_balance(&store, m).await, bal(start - PRICE, 0));
+    assert_eq!(account_balance(&store, "sandbox:revenue").await, 200);
+
+    // A failure: nothing charged, the hold voided in the same step.
+    let q2 = store
+        .insert_quote(sandbox_quote(m, "ps-2", PRICE, 9_800))
+        .await
+        .unwrap();
+    match store
+        .place_and_settle(q2.tr_id, i64::MAX, Settlement::Failed(Rc::PaymentFailed))
+        .await
+        .unwrap()
+    {
+        Placed::New(p) => assert_eq!((p.state, p.rc), (PaymentState::Failed, Rc::PaymentFailed)),
+        other => panic!("a new payment, got {other:?}"),
+    }
+    // Again: the first outcome, unchanged.
+    match store
+        .place_and_settle(q2.tr_id, i64::MAX, success("LATE", 9_800))
+        .await
+        .unwrap()
+    {
+        Placed::Existing(p) => assert_eq!(p.state, PaymentState::Failed),
+        other => panic!("the existing payment, got {other:?}"),
+    }
+    assert_eq!(sandbox_balance(&store, m).await, bal(start - PRICE, 0));
+    let r = clean_report(&store).await;
+    assert_eq!((r.pending_holds, r.payments), (0, 2));
+}
+
 #[each_backend(flavor = "multi_thread", worker_threads = 2)]
 async fn non_positive_amounts_are_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -333,6 +333,21 @@ impl PostgresStore {
         transaction!(self, |tx| place(&tx, tr_id, resolve_at).await?)
     }
 
+    /// Place a payment and settle it with `outcome` in one transaction, for billers whose outcome
+    /// is known without calling anyone (the built-in sandbox): [`Self::place_payment`] then
+    /// [`Self::settle_payment`]'s steps, one commit. An existing payment is answered as it is.
+    pub async fn place_and_settle(
+        &self,
+        tr_id: i64,
+        resolve_at: i64,
+        outcome: Settlement,
+    ) -> Result<Placed> {
+        transaction!(self, |tx| match place(&tx, tr_id, resolve_at).await? {
+            Placed::New(p) => Placed::New(settle(&tx, p.id, &outcome, &None).await?),
+            existing => existing,
+        })
+    }
+
     /// Settle a pending payment: post (with the revenue split) or void its hold, and record the
     /// outcome, in one transaction. A payment that is no longer pending is answered as it is.
     pub async fn settle_payment(

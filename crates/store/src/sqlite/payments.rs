@@ -88,8 +88,7 @@ pub(crate) fn hold(
         return Err(StoreError::Invalid("a hold must be positive".into()));
     }
     // The balance check and the hold are one statement: nothing can spend in between.
-    let n = c
-        .execute(
+    let n = exec(c,
             "UPDATE accounts SET debits_pending = debits_pending + ?2
              WHERE id = ?1 AND (kind NOT IN ('member_live', 'member_sandbox') OR credits_posted - debits_posted - debits_pending >= ?2)",
             params![debit, amount],
@@ -114,8 +113,7 @@ pub(crate) fn hold(
 
 /// Post or void the hold `hold_id`. [`StoreError::Duplicate`] when it was already resolved.
 pub(crate) fn resolve_hold(c: &Connection, hold_id: i64, post: bool) -> Result<()> {
-    let (debit, credit, amount, reason): (i64, i64, i64, String) = c
-        .query_row(
+    let (debit, credit, amount, reason): (i64, i64, i64, String) = query_row(c,
             "SELECT debit_account, credit_account, amount, reason FROM transfers WHERE id = ?1 AND kind = 'pending'",
             [hold_id],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
@@ -154,36 +152,21 @@ impl SqliteStore {
     /// Hold the quote's `selling_price` and record the payment, atomically; or answer the payment
     /// the quote already has. `resolve_at`: when the resolver should look at it if still pending.
     pub async fn place_payment(&self, tr_id: i64, resolve_at: i64) -> Result<Placed> {
-        self.write(move |c| {
-            if let Some(existing) = payment_where(c, "tr_id = ?1", [tr_id])? {
-                return Ok(Placed::Existing(existing));
-            }
-            // The stored quote, not a caller's copy, decides what is held.
-            let quote: Quote = super::quotes::get_quote(c, tr_id)?.ok_or(StoreError::NotFound("quote"))?;
-            let now = loket_core::jakarta::now();
-            // isikuota's testing payments charge nothing (spec/sandbox.md): the house pays them
-            // from the sandbox's external account, so the ledger still balances.
-            let member = if quote.protocol == Protocol::Isikuota && quote.mode == Mode::Sandbox {
-                account_id(c, super::external_code(Side::Sandbox))?
-            } else {
-                member_account(c, quote.member_id, quote.mode)?
-            };
-            let upstream = upstream_account(c, &quote.biller)?;
-            let reference = quote.tr_id.to_string();
-            let hold_id = hold(c, member, upstream, quote.selling_price.get(), "payment", Some(&reference))?;
-            let after = account_balance(c, member)?.available();
-            let inserted = exec(c,
-                "INSERT INTO payments (tr_id, member_id, mode, ref_id, state, rc, amount, hold_id, balance_after, resolve_at, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
-                params![quote.tr_id, quote.member_id, quote.mode.as_str(), quote.ref_id, Rc::Pending.code(), quote.selling_price.get(), hold_id, after.get(), resolve_at, now],
-            );
-            match inserted {
-                // The savepoint rolls the hold back with this error.
-                Err(e) if is_unique_violation(&e) => Err(StoreError::Duplicate("payment")),
-                Err(e) => Err(db_err(e)),
-                Ok(_) => payment_where(c, "id = ?1", [c.last_insert_rowid()])?
-                    .map(Placed::New)
-                    .ok_or(StoreError::NotFound("payment")),
-            }
+        self.write(move |c| place(c, tr_id, resolve_at)).await
+    }
+
+    /// Place a payment and settle it with `outcome` in one transaction, for billers whose outcome
+    /// is known without calling anyone (the built-in sandbox): the same atomic steps as
+    /// [`Self::place_payment`] then [`Self::settle_payment`], one commit instead of two.
+    pub async fn place_and_settle(
+        &self,
+        tr_id: i64,
+        resolve_at: i64,
+        outcome: Settlement,
+    ) -> Result<Placed> {
+        self.write(move |c| match place(c, tr_id, resolve_at)? {
+            Placed::New(p) => settle(c, p.id, outcome, None).map(Placed::New),
+            existing => Ok(existing),
         })
         .await
     }
@@ -196,53 +179,116 @@ impl SqliteStore {
         outcome: Settlement,
         by: Option<String>,
     ) -> Result<Payment> {
-        self.write(move |c| {
-            let p = payment_where(c, "id = ?1", [payment_id])?.ok_or(StoreError::NotFound("payment"))?;
-            if p.state != PaymentState::Pending {
-                return Ok(p);
-            }
-            let now = loket_core::jakarta::now();
-            match outcome {
-                Settlement::Success { noref, cost } => {
-                    resolve_hold(c, p.hold_id, true)?;
-                    let (upstream, biller_side): (i64, String) = c
-                        .query_row(
-                            "SELECT t.credit_account, q.mode FROM transfers t JOIN payments p ON p.hold_id = t.id JOIN quotes q ON q.tr_id = p.tr_id WHERE t.id = ?1",
-                            [p.hold_id],
-                            |r| Ok((r.get(0)?, r.get(1)?)),
-                        )
-                        .map_err(db_err)?;
-                    let side = Mode::parse(&biller_side).unwrap_or(Mode::Sandbox);
-                    let revenue = account_id(c, revenue_code(side))?;
-                    // The upstream keeps its cost; the rest of the member's charge is revenue.
-                    let margin = p.amount.get() - cost.get();
-                    if margin > 0 {
-                        super::transfer(c, upstream, revenue, margin, "revenue", Some(&p.tr_id.to_string()))?;
-                    } else if margin < 0 {
-                        super::transfer(c, revenue, upstream, -margin, "revenue", Some(&p.tr_id.to_string()))?;
-                    }
-                    exec(c,
-                        "UPDATE payments SET state = 'success', rc = '00', noref = ?2, resolved_by = ?3, resolve_at = NULL, updated_at = ?4 WHERE id = ?1",
-                        params![p.id, noref, by, now],
-                    )
-                    .map_err(db_err)?;
-                }
-                Settlement::Failed(rc) => {
-                    resolve_hold(c, p.hold_id, false)?;
-                    exec(c,
-                        "UPDATE payments SET state = 'failed', rc = ?2, noref = '', resolved_by = ?3, resolve_at = NULL, updated_at = ?4 WHERE id = ?1",
-                        params![p.id, rc.code(), by, now],
-                    )
-                    .map_err(db_err)?;
-                }
-            }
-            let settled = payment_where(c, "id = ?1", [p.id])?.ok_or(StoreError::NotFound("payment"))?;
-            enqueue_webhook(c, &settled, by.is_some(), now)?;
-            Ok(settled)
-        })
-        .await
+        self.write(move |c| settle(c, payment_id, outcome, by))
+            .await
     }
+}
 
+/// See [`SqliteStore::place_payment`].
+fn place(c: &Connection, tr_id: i64, resolve_at: i64) -> Result<Placed> {
+    if let Some(existing) = payment_where(c, "tr_id = ?1", [tr_id])? {
+        return Ok(Placed::Existing(existing));
+    }
+    // The stored quote, not a caller's copy, decides what is held.
+    let quote: Quote = super::quotes::get_quote(c, tr_id)?.ok_or(StoreError::NotFound("quote"))?;
+    let now = loket_core::jakarta::now();
+    // isikuota's testing payments charge nothing (spec/sandbox.md): the house pays them
+    // from the sandbox's external account, so the ledger still balances.
+    let member = if quote.protocol == Protocol::Isikuota && quote.mode == Mode::Sandbox {
+        account_id(c, super::external_code(Side::Sandbox))?
+    } else {
+        member_account(c, quote.member_id, quote.mode)?
+    };
+    let upstream = upstream_account(c, &quote.biller)?;
+    let reference = quote.tr_id.to_string();
+    let hold_id = hold(
+        c,
+        member,
+        upstream,
+        quote.selling_price.get(),
+        "payment",
+        Some(&reference),
+    )?;
+    let after = account_balance(c, member)?.available();
+    let inserted = exec(c,
+        "INSERT INTO payments (tr_id, member_id, mode, ref_id, state, rc, amount, hold_id, balance_after, resolve_at, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+        params![quote.tr_id, quote.member_id, quote.mode.as_str(), quote.ref_id, Rc::Pending.code(), quote.selling_price.get(), hold_id, after.get(), resolve_at, now],
+    );
+    match inserted {
+        // The savepoint rolls the hold back with this error.
+        Err(e) if is_unique_violation(&e) => Err(StoreError::Duplicate("payment")),
+        Err(e) => Err(db_err(e)),
+        Ok(_) => payment_where(c, "id = ?1", [c.last_insert_rowid()])?
+            .map(Placed::New)
+            .ok_or(StoreError::NotFound("payment")),
+    }
+}
+
+/// See [`SqliteStore::settle_payment`].
+fn settle(
+    c: &Connection,
+    payment_id: i64,
+    outcome: Settlement,
+    by: Option<String>,
+) -> Result<Payment> {
+    let p = payment_where(c, "id = ?1", [payment_id])?.ok_or(StoreError::NotFound("payment"))?;
+    if p.state != PaymentState::Pending {
+        return Ok(p);
+    }
+    let now = loket_core::jakarta::now();
+    match outcome {
+        Settlement::Success { noref, cost } => {
+            resolve_hold(c, p.hold_id, true)?;
+            let (upstream, biller_side): (i64, String) = query_row(c,
+                    "SELECT t.credit_account, q.mode FROM transfers t JOIN payments p ON p.hold_id = t.id JOIN quotes q ON q.tr_id = p.tr_id WHERE t.id = ?1",
+                    [p.hold_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(db_err)?;
+            let side = Mode::parse(&biller_side).unwrap_or(Mode::Sandbox);
+            let revenue = account_id(c, revenue_code(side))?;
+            // The upstream keeps its cost; the rest of the member's charge is revenue.
+            let margin = p.amount.get() - cost.get();
+            if margin > 0 {
+                super::transfer(
+                    c,
+                    upstream,
+                    revenue,
+                    margin,
+                    "revenue",
+                    Some(&p.tr_id.to_string()),
+                )?;
+            } else if margin < 0 {
+                super::transfer(
+                    c,
+                    revenue,
+                    upstream,
+                    -margin,
+                    "revenue",
+                    Some(&p.tr_id.to_string()),
+                )?;
+            }
+            exec(c,
+                "UPDATE payments SET state = 'success', rc = '00', noref = ?2, resolved_by = ?3, resolve_at = NULL, updated_at = ?4 WHERE id = ?1",
+                params![p.id, noref, by, now],
+            )
+            .map_err(db_err)?;
+        }
+        Settlement::Failed(rc) => {
+            resolve_hold(c, p.hold_id, false)?;
+            exec(c,
+                "UPDATE payments SET state = 'failed', rc = ?2, noref = '', resolved_by = ?3, resolve_at = NULL, updated_at = ?4 WHERE id = ?1",
+                params![p.id, rc.code(), by, now],
+            )
+            .map_err(db_err)?;
+        }
+    }
+    let settled = payment_where(c, "id = ?1", [p.id])?.ok_or(StoreError::NotFound("payment"))?;
+    enqueue_webhook(c, &settled, by.is_some(), now)?;
+    Ok(settled)
+}
+
+impl SqliteStore {
     /// Record the RC a pending payment answers (39, 05, 201) and when to look at it next.
     pub async fn mark_pending(
         &self,
@@ -382,13 +428,13 @@ impl SqliteStore {
 /// when the payment was settled after its answer (`after_answer`: by the resolver, an operator or
 /// an upstream's callback), or on every final state when the member asked for that.
 fn enqueue_webhook(c: &Connection, p: &Payment, after_answer: bool, now: i64) -> Result<()> {
-    let (url, all): (Option<String>, bool) = c
-        .query_row(
-            "SELECT webhook_url, webhook_all FROM members WHERE id = ?1",
-            [p.member_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .map_err(db_err)?;
+    let (url, all): (Option<String>, bool) = query_row(
+        c,
+        "SELECT webhook_url, webhook_all FROM members WHERE id = ?1",
+        [p.member_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .map_err(db_err)?;
     let Some(url) = url.filter(|u| !u.is_empty()) else {
         return Ok(());
     };
@@ -396,15 +442,15 @@ fn enqueue_webhook(c: &Connection, p: &Payment, after_answer: bool, now: i64) ->
         return Ok(());
     }
     let quote = super::quotes::get_quote(c, p.tr_id)?.ok_or(StoreError::NotFound("quote"))?;
-    let product_name: String = c
-        .query_row(
-            "SELECT name FROM products WHERE code = ?1",
-            [&quote.code],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(db_err)?
-        .unwrap_or_else(|| quote.code.clone());
+    let product_name: String = query_row(
+        c,
+        "SELECT name FROM products WHERE code = ?1",
+        [&quote.code],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(db_err)?
+    .unwrap_or_else(|| quote.code.clone());
     let Some((event, body)) = loket_core::webhook::order_event(&quote, p, &product_name, now)
     else {
         return Ok(());
