@@ -7,8 +7,10 @@ use loket_client::iak::{Format, IakClient, IakResponse, InquiryParams};
 use loket_client::isikuota::{IsikuotaClient, IsikuotaResponse};
 use loket_core::{Catalogue, Mode, Quote};
 use loket_store::Store;
-/// Every test here runs once per backend: `#[each_backend]` instead of `#[tokio::test]`.
-pub use loket_test_macros::each_backend;
+/// Every test here runs once per backend: `#[each_backend]` instead of `#[tokio::test]`; the
+/// few that only mean something on PostgreSQL (several instances on one database) are
+/// `#[postgres_only]`.
+pub use loket_test_macros::{each_backend, postgres_only};
 use serde_json::{json, Map, Value};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -81,9 +83,15 @@ pub async fn spawn_app() -> TestApp {
 
 /// A server with `config`; `config.listen` and `config.database` are ignored (port 0, a fresh
 /// database in a temporary directory).
-pub async fn spawn_app_with(mut config: Config) -> TestApp {
+pub async fn spawn_app_with(config: Config) -> TestApp {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let url = test_database_url(dir.path());
+    spawn_app_on(config, url, dir).await
+}
+
+/// A server with `config` on the database at `url` (a test's database, `dir` its directory),
+/// on port 0.
+pub async fn spawn_app_on(mut config: Config, url: String, dir: TempDir) -> TestApp {
     config.database = url.clone();
     config.listen = "127.0.0.1:0".into();
     let store = Store::open(&url).await.expect("the test database opens");

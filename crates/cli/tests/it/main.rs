@@ -14,6 +14,7 @@ mod crash;
 mod determinism;
 mod helpers;
 mod iak_inquiry;
+mod instances;
 mod isikuota;
 mod live;
 mod payments;

@@ -41,8 +41,11 @@ const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres
 pub const DEFAULT_POOL_SIZE: usize = 16;
 /// Runs of one transaction, the first included, when it keeps failing with 40001 / 40P01.
 pub const MAX_ATTEMPTS: u32 = 10;
-/// How long a request waits for a free connection before it fails (RC 91 / INTERNAL_ERROR).
-const POOL_WAIT: Duration = Duration::from_secs(30);
+/// How long a request waits for a connection, unless the URL says `pool_timeout_secs=N`: for a
+/// free one when all are busy, and again for a new one to be made (so also the default
+/// `connect_timeout`). Past it the request fails (RC 91 / INTERNAL_ERROR) instead of hanging
+/// while the database is unreachable or saturated.
+pub const DEFAULT_POOL_TIMEOUT: Duration = Duration::from_secs(10);
 /// `pg_advisory_xact_lock` key space of the migrations ("loket" in ASCII); the second key is the
 /// schema's, so instances migrating different schemas do not wait on each other.
 const MIGRATION_LOCK: i32 = 0x6c6f_6b65;
@@ -57,6 +60,7 @@ pub struct PostgresStore {
 /// loket's own URL parameters, taken out before the rest goes to the client library.
 pub(crate) struct Params {
     pub pool_size: usize,
+    pub pool_timeout: Duration,
     pub isolation: IsolationLevel,
 }
 
@@ -190,11 +194,12 @@ pub(crate) fn retry_after(e: &tokio_postgres::Error, attempt: u32) -> bool {
     retry
 }
 
-/// The URL without loket's own parameters (`pool_max_size=N`, `isolation=read_committed |
-/// serializable`), and their values.
+/// The URL without loket's own parameters (`pool_max_size=N`, `pool_timeout_secs=N`,
+/// `isolation=read_committed | serializable`), and their values.
 pub(crate) fn split_url(url: &str) -> Result<(String, Params)> {
     let mut params = Params {
         pool_size: DEFAULT_POOL_SIZE,
+        pool_timeout: DEFAULT_POOL_TIMEOUT,
         isolation: IsolationLevel::ReadCommitted,
     };
     let Some((base, query)) = url.split_once('?') else {
@@ -219,6 +224,14 @@ pub(crate) fn split_url(url: &str) -> Result<(String, Params)> {
                     StoreError::Invalid(format!("pool_max_size must be a positive number: {v}"))
                 })?;
             }
+            Some(("pool_timeout_secs", v)) => {
+                let secs = v.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    StoreError::Invalid(format!(
+                        "pool_timeout_secs must be a positive number of seconds: {v}"
+                    ))
+                })?;
+                params.pool_timeout = Duration::from_secs(secs);
+            }
             _ => kept.push(pair),
         }
     }
@@ -238,7 +251,7 @@ impl PostgresStore {
             StoreError::Invalid(format!("invalid PostgreSQL URL: {}", describe(&e)))
         })?;
         if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(10));
+            config.connect_timeout(params.pool_timeout);
         }
         if config.get_application_name().is_none() {
             config.application_name("loket");
@@ -253,8 +266,11 @@ impl PostgresStore {
         let pool = Pool::builder(manager)
             .max_size(params.pool_size)
             .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(POOL_WAIT))
-            .create_timeout(Some(Duration::from_secs(15)))
+            // Every way of getting a connection is bounded: waiting for a free one, making a
+            // new one (connect and startup), and checking an idle one before reuse.
+            .wait_timeout(Some(params.pool_timeout))
+            .create_timeout(Some(params.pool_timeout))
+            .recycle_timeout(Some(params.pool_timeout))
             .build()
             .map_err(|e| StoreError::Database(e.to_string()))?;
         let store = PostgresStore {
@@ -541,4 +557,39 @@ pub(crate) async fn transfer(
         )
         .await?;
     Ok(r.try_get(0)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loket_parameters_are_taken_out_of_the_url() {
+        let (url, p) = split_url(
+            "postgres://u@h:5432/db?pool_max_size=4&options=-c%20search_path%3Ds&pool_timeout_secs=2&isolation=serializable&connect_timeout=3",
+        )
+        .unwrap();
+        assert_eq!(
+            url,
+            "postgres://u@h:5432/db?options=-c%20search_path%3Ds&connect_timeout=3"
+        );
+        assert_eq!(p.pool_size, 4);
+        assert_eq!(p.pool_timeout, Duration::from_secs(2));
+        assert!(matches!(p.isolation, IsolationLevel::Serializable));
+
+        let (url, p) = split_url("postgres://u@h/db").unwrap();
+        assert_eq!(url, "postgres://u@h/db");
+        assert_eq!(
+            (p.pool_size, p.pool_timeout),
+            (DEFAULT_POOL_SIZE, DEFAULT_POOL_TIMEOUT)
+        );
+        for bad in [
+            "postgres://h/db?pool_timeout_secs=0",
+            "postgres://h/db?pool_timeout_secs=soon",
+            "postgres://h/db?pool_max_size=0",
+            "postgres://h/db?isolation=chaos",
+        ] {
+            assert!(split_url(bad).is_err(), "{bad}");
+        }
+    }
 }
