@@ -603,43 +603,12 @@ async fn member(store: &Store, cmd: &MemberCommand) -> Fallible<()> {
             username,
             amount,
             sandbox,
-        } => {
-            let amount = Rupiah::parse_amount(amount)?;
-            if amount.get() == 0 {
-                return Err("the amount must be positive".into());
-            }
-            let m = find_member(store, username).await?;
-            let side = if *sandbox { Mode::Sandbox } else { Mode::Live };
-            let b = store
-                .deposit(m.id, side, amount)
-                .await
-                .map_err(|e| e.to_string())?;
-            print_json(&json!({"username": m.username, "balance": b.balance}));
-            Ok(())
-        }
+        } => move_money(store, username, amount, *sandbox, true).await,
         MemberCommand::Withdraw {
             username,
             amount,
             sandbox,
-        } => {
-            let amount = Rupiah::parse_amount(amount)?;
-            if amount.get() == 0 {
-                return Err("the amount must be positive".into());
-            }
-            let m = find_member(store, username).await?;
-            let side = if *sandbox { Mode::Sandbox } else { Mode::Live };
-            let b = store
-                .withdraw(m.id, side, amount)
-                .await
-                .map_err(|e| match e {
-                    loket_store::StoreError::InsufficientBalance => {
-                        "the available balance does not cover the amount".to_string()
-                    }
-                    e => e.to_string(),
-                })?;
-            print_json(&json!({"username": m.username, "balance": b.balance}));
-            Ok(())
-        }
+        } => move_money(store, username, amount, *sandbox, false).await,
         MemberCommand::Show { username } => {
             let m = find_member(store, username).await?;
             print_json(&member_json(store, &m).await?);
@@ -1091,4 +1060,33 @@ async fn find_pending(
             "{n} pending payments have ref_id {ref_id:?}: add --username"
         )),
     }
+}
+
+/// `member deposit` (from the external account) and `member withdraw` (back to it).
+async fn move_money(
+    store: &Store,
+    username: &str,
+    amount: &str,
+    sandbox: bool,
+    deposit: bool,
+) -> Fallible<()> {
+    let amount = Rupiah::parse_amount(amount)?;
+    if amount.get() == 0 {
+        return Err("the amount must be positive".into());
+    }
+    let m = find_member(store, username).await?;
+    let side = if sandbox { Mode::Sandbox } else { Mode::Live };
+    let moved = if deposit {
+        store.deposit(m.id, side, amount).await
+    } else {
+        store.withdraw(m.id, side, amount).await
+    };
+    let b = moved.map_err(|e| match e {
+        loket_store::StoreError::InsufficientBalance => {
+            "the available balance does not cover the amount".to_string()
+        }
+        e => e.to_string(),
+    })?;
+    print_json(&json!({"username": m.username, "balance": b.balance}));
+    Ok(())
 }
