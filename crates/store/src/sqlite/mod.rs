@@ -60,6 +60,9 @@ pub(crate) fn query_row<T>(
     c.prepare_cached(sql)?.query_row(params, f)
 }
 
+/// Attempts to open a database that another process is creating at the same moment.
+const OPEN_RETRIES: u32 = 50;
+
 /// Cached statements per connection: every distinct statement loket runs fits.
 const STATEMENT_CACHE: usize = 256;
 
@@ -148,9 +151,23 @@ impl SqliteStore {
         let path = PathBuf::from(path);
         let p = path.clone();
         let conn = tokio::task::spawn_blocking(move || -> rusqlite::Result<Connection> {
-            let mut conn = open_conn(&p, true)?;
-            migrate(&mut conn)?;
-            Ok(conn)
+            // Setting WAL on a brand-new file can answer SQLITE_BUSY without calling the busy
+            // handler when several processes open it at once: retry, bounded.
+            let mut attempt = 0;
+            loop {
+                let opened =
+                    open_conn(&p, true).and_then(|mut conn| migrate(&mut conn).map(|_| conn));
+                match opened {
+                    Err(rusqlite::Error::SqliteFailure(f, _))
+                        if f.code == rusqlite::ErrorCode::DatabaseBusy
+                            && attempt < OPEN_RETRIES =>
+                    {
+                        attempt += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                    other => return other,
+                }
+            }
         })
         .await
         .map_err(|e| StoreError::Database(e.to_string()))?
