@@ -308,8 +308,9 @@ async fn handle(state: AppState, peer: SocketAddr, kind: Option<String>, req: Re
         .into_response()
 }
 
-/// Read at most `limit` bytes; `Err(true)` when the body is larger.
-async fn read_limited(body: Body, limit: usize) -> Result<axum::body::Bytes, bool> {
+/// Read at most `limit` bytes; `Err(true)` when the body is larger, `Err(false)` when it could
+/// not be read. Both protocols read bodies through this.
+pub(crate) async fn read_limited(body: Body, limit: usize) -> Result<axum::body::Bytes, bool> {
     match axum::body::to_bytes(body, limit).await {
         Ok(b) => Ok(b),
         Err(e) => {

@@ -139,16 +139,22 @@ struct Signed {
 
 async fn read_body(state: &AppState, req: Request) -> Result<axum::body::Bytes, Reply> {
     let limit = state.config.limits.max_body_bytes;
-    axum::body::to_bytes(req.into_body(), limit)
+    crate::iak::read_limited(req.into_body(), limit)
         .await
-        .map_err(|_| Reply {
-            errors: json!({"body": format!("larger than {limit} bytes")}),
-            ..refuse(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "VALIDATION_ERROR",
-                None,
-                None,
-            )
+        .map_err(|too_large| {
+            if too_large {
+                Reply {
+                    errors: json!({"body": format!("larger than {limit} bytes")}),
+                    ..refuse(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "VALIDATION_ERROR",
+                        None,
+                        None,
+                    )
+                }
+            } else {
+                invalid(&[("body", "unreadable")], None)
+            }
         })
 }
 
@@ -382,6 +388,7 @@ async fn inquiry(state: &AppState, m: &Member, mode: Mode, p: &Params<'_>) -> Re
     let ref_id = field(p, "ref_id", false, &mut errors);
     let year = field(p, "year", false, &mut errors);
     let month = field(p, "month", false, &mut errors);
+    let nomor_identitas = field(p, "nomor_identitas", false, &mut errors);
     let months = match month.as_deref().map(str::parse::<u32>) {
         None => None,
         Some(Ok(n)) if (1..=12).contains(&n) => Some(n),
@@ -406,7 +413,7 @@ async fn inquiry(state: &AppState, m: &Member, mode: Mode, p: &Params<'_>) -> Re
         ref_id,
         year,
         months,
-        nomor_identitas: field(p, "nomor_identitas", false, &mut errors),
+        nomor_identitas,
         amount: None,
         lifetime: QuoteLifetime::Seconds(state.config.isikuota.inquiry_session_secs),
     };

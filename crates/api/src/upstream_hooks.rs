@@ -36,8 +36,10 @@ pub async fn receive(
     req: Request,
 ) -> Response {
     let headers = req.headers().clone();
-    let Ok(body) = axum::body::to_bytes(req.into_body(), MAX_BODY).await else {
-        return reply(StatusCode::PAYLOAD_TOO_LARGE, "body too large");
+    let body = match crate::iak::read_limited(req.into_body(), MAX_BODY).await {
+        Ok(b) => b,
+        Err(true) => return reply(StatusCode::PAYLOAD_TOO_LARGE, "body too large"),
+        Err(false) => return reply(StatusCode::BAD_REQUEST, "unreadable body"),
     };
     let Some(up) = state.upstreams.get(&state.store, &name).await else {
         return reply(StatusCode::NOT_FOUND, "unknown upstream");
