@@ -9,7 +9,7 @@ use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use loket_client::iak::{sign, signatures_match};
-use loket_client::xml::{parse_mp, write_mp};
+use loket_client::xml::{parse_mp, write_mp_pairs};
 use loket_core::{Member, Mode, Payment, PaymentState, ProductStatus, Protocol, Quote, Rc, Rupiah};
 use serde_json::{Map, Value};
 use std::net::SocketAddr;
@@ -45,7 +45,7 @@ impl Format {
 struct Answer {
     status: StatusCode,
     format: Format,
-    data: Map<String, Value>,
+    data: Data,
     /// The price list nests its `data` element in XML too.
     nested_xml: bool,
     log: RequestLog,
@@ -54,24 +54,64 @@ struct Answer {
 impl IntoResponse for Answer {
     fn into_response(self) -> Response {
         let (ct, body) = match self.format {
-            Format::Json => (
-                "application/json",
-                serde_json::json!({"data": Value::Object(self.data), "meta": []}).to_string(),
-            ),
+            Format::Json => ("application/json", self.data.to_json()),
             Format::Xml => {
                 let body = if self.nested_xml {
-                    let mut outer = Map::new();
-                    outer.insert("data".into(), Value::Object(self.data));
-                    write_mp(&outer)
+                    let inner: Map<String, Value> = self
+                        .data
+                        .0
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v))
+                        .collect();
+                    let data = Value::Object(inner);
+                    write_mp_pairs([("data", &data)])
                 } else {
-                    write_mp(&self.data)
+                    write_mp_pairs(self.data.0.iter().map(|(k, v)| (*k, v)))
                 };
-                ("application/xml", body)
+                ("application/xml", body.into_bytes())
             }
         };
         let mut resp = (self.status, [(header::CONTENT_TYPE, ct)], body).into_response();
         resp.extensions_mut().insert(self.log);
         resp
+    }
+}
+
+/// An answer's fields in wire order. Answers have a dozen fields at most, so a linear search on
+/// `insert` is cheaper than a map's hashing and key allocations (docs/performance.md).
+struct Data(Vec<(&'static str, Value)>);
+
+impl Data {
+    fn new() -> Data {
+        Data(Vec::with_capacity(16))
+    }
+
+    /// Set `key`: in place when present (the field keeps its position), else appended.
+    fn insert(&mut self, key: &'static str, value: Value) {
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((key, value)),
+        }
+    }
+
+    /// IAK's JSON envelope: `{"data":{...},"meta":[]}`.
+    fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(512);
+        out.extend_from_slice(b"{\"data\":{");
+        for (i, (k, v)) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            // Keys are this module's literals: nothing in them needs escaping.
+            debug_assert!(k.bytes().all(|b| b >= b' ' && b != b'"' && b != b'\\'));
+            out.push(b'"');
+            out.extend_from_slice(k.as_bytes());
+            out.extend_from_slice(b"\":");
+            // Writing a Value into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut out, v);
+        }
+        out.extend_from_slice(b"},\"meta\":[]}");
+        out
     }
 }
 
@@ -92,21 +132,21 @@ fn failure(
     echo: &Echo,
     member: Option<&str>,
 ) -> Answer {
-    let mut data = Map::new();
+    let mut data = Data::new();
     if let Some(t) = echo.tr_id {
-        data.insert("tr_id".into(), t.into());
+        data.insert("tr_id", t.into());
     }
     if let Some(c) = &echo.code {
-        data.insert("code".into(), c.clone().into());
+        data.insert("code", c.clone().into());
     }
     if let Some(h) = &echo.hp {
-        data.insert("hp".into(), h.clone().into());
+        data.insert("hp", h.clone().into());
     }
     if let Some(r) = &echo.ref_id {
-        data.insert("ref_id".into(), r.clone().into());
+        data.insert("ref_id", r.clone().into());
     }
-    data.insert("response_code".into(), rc.code().into());
-    data.insert("message".into(), message.into());
+    data.insert("response_code", rc.code().into());
+    data.insert("message", message.into());
     Answer {
         status,
         format,
@@ -459,8 +499,10 @@ fn authenticate(
         Some(m) => (m.dev_api_key.as_str(), m.api_key.as_str()),
         None => ("", ""),
     };
+    // The live key is tried only when the dev key did not sign: which key signed is the
+    // caller's own knowledge, so the shortcut tells them nothing (and spares an md5 per request).
     let dev = signatures_match(&sign(username, dev_key, x), given);
-    let live = signatures_match(&sign(username, live_key, x), given);
+    let live = !dev && signatures_match(&sign(username, live_key, x), given);
     let member = member?;
     let mode = if dev {
         Mode::Sandbox
@@ -539,21 +581,21 @@ async fn inquiry(
 }
 
 /// The inquiry fields of a quote, in the order of spec/iak.md.
-fn quote_fields(q: &Quote, message: &str) -> Map<String, Value> {
-    let mut d = Map::new();
-    d.insert("tr_id".into(), q.tr_id.into());
-    d.insert("code".into(), q.code.clone().into());
-    d.insert("hp".into(), q.hp.clone().into());
-    d.insert("tr_name".into(), q.name.clone().into());
-    d.insert("period".into(), q.period.clone().into());
-    d.insert("nominal".into(), q.nominal.get().into());
-    d.insert("admin".into(), q.admin.get().into());
-    d.insert("ref_id".into(), q.ref_id.clone().into());
-    d.insert("response_code".into(), Rc::Success.code().into());
-    d.insert("message".into(), message.into());
-    d.insert("price".into(), q.price.get().into());
-    d.insert("selling_price".into(), q.selling_price.get().into());
-    d.insert("desc".into(), q.desc.clone());
+fn quote_fields(q: &Quote, message: &str) -> Data {
+    let mut d = Data::new();
+    d.insert("tr_id", q.tr_id.into());
+    d.insert("code", q.code.clone().into());
+    d.insert("hp", q.hp.clone().into());
+    d.insert("tr_name", q.name.clone().into());
+    d.insert("period", q.period.clone().into());
+    d.insert("nominal", q.nominal.get().into());
+    d.insert("admin", q.admin.get().into());
+    d.insert("ref_id", q.ref_id.clone().into());
+    d.insert("response_code", Rc::Success.code().into());
+    d.insert("message", message.into());
+    d.insert("price", q.price.get().into());
+    d.insert("selling_price", q.selling_price.get().into());
+    d.insert("desc", q.desc.clone());
     d
 }
 
@@ -589,23 +631,20 @@ fn echo_quote(q: &Quote) -> Echo {
 }
 
 /// The payment fields: the inquiry fields, then `datetime`, `balance`, `noref` (spec/iak.md).
-fn payment_fields(q: &Quote, p: &Payment, message: &str) -> Map<String, Value> {
+fn payment_fields(q: &Quote, p: &Payment, message: &str) -> Data {
     let mut d = quote_fields(q, message);
-    d.insert("response_code".into(), p.rc.code().into());
+    d.insert("response_code", p.rc.code().into());
     if p.state == PaymentState::Success {
-        d.insert("desc".into(), q.paid_desc.clone());
+        d.insert("desc", q.paid_desc.clone());
     }
-    d.insert(
-        "datetime".into(),
-        loket_core::jakarta::ymdhis(p.updated_at).into(),
-    );
+    d.insert("datetime", loket_core::jakarta::ymdhis(p.updated_at).into());
     // A failed payment's charge was released: the balance is as before it.
     let balance = match p.state {
         PaymentState::Failed => p.balance_after.get() + p.amount.get(),
         _ => p.balance_after.get(),
     };
-    d.insert("balance".into(), balance.into());
-    d.insert("noref".into(), p.noref.clone().into());
+    d.insert("balance", balance.into());
+    d.insert("noref", p.noref.clone().into());
     d
 }
 
@@ -653,23 +692,17 @@ async fn check_status(
     let not_received = "REQUEST PEMBAYARAN BELUM DITERIMA";
     let (data, rc) = match gateway::status(state, member, mode, ref_id).await {
         Ok(StatusResult::Unknown) => {
-            let mut d = Map::new();
-            d.insert("ref_id".into(), ref_id.into());
-            d.insert(
-                "response_code".into(),
-                Rc::PaymentRequestNotReceived.code().into(),
-            );
-            d.insert("message".into(), not_received.into());
-            d.insert("status".into(), 0.into());
+            let mut d = Data::new();
+            d.insert("ref_id", ref_id.into());
+            d.insert("response_code", Rc::PaymentRequestNotReceived.code().into());
+            d.insert("message", not_received.into());
+            d.insert("status", 0.into());
             (d, Rc::PaymentRequestNotReceived)
         }
         Ok(StatusResult::Quoted(q)) => {
             let mut d = quote_fields(&q, not_received);
-            d.insert(
-                "response_code".into(),
-                Rc::PaymentRequestNotReceived.code().into(),
-            );
-            d.insert("status".into(), 0.into());
+            d.insert("response_code", Rc::PaymentRequestNotReceived.code().into());
+            d.insert("status", 0.into());
             (d, Rc::PaymentRequestNotReceived)
         }
         Ok(StatusResult::Paid { quote, payment }) => {
@@ -679,7 +712,7 @@ async fn check_status(
                 PaymentState::Failed => (payment.rc.message(), 2),
             };
             let mut d = payment_fields(&quote, &payment, message);
-            d.insert("status".into(), status.into());
+            d.insert("status", status.into());
             (d, payment.rc)
         }
         Err(e) => {
@@ -767,8 +800,8 @@ async fn price_list(
             Value::Object(m)
         })
         .collect();
-    let mut data = Map::new();
-    data.insert("pasca".into(), Value::Array(pasca));
+    let mut data = Data::new();
+    data.insert("pasca", Value::Array(pasca));
     Answer {
         status: StatusCode::OK,
         format,
@@ -853,7 +886,7 @@ async fn receipt(
     peer: SocketAddr,
     tr_id: &str,
     given: Option<&str>,
-) -> Result<(Member, Vec<String>, Map<String, Value>), Answer> {
+) -> Result<(Member, Vec<String>, Data), Answer> {
     let tr_id: i64 = tr_id.parse().map_err(|_| receipt_not_found())?;
     let store_err =
         |e: loket_store::StoreError| internal_error(Format::Json, &Echo::default(), None, &e);
@@ -891,7 +924,7 @@ async fn receipt(
     let product_name = product
         .map(|p| p.name)
         .unwrap_or_else(|| quote.code.clone());
-    let mut d = Map::new();
+    let mut d = Data::new();
     let header = format!("STRUK PEMBAYARAN {product_name}");
     let rows = [
         ("HEADER", header.clone()),
@@ -908,7 +941,7 @@ async fn receipt(
     ];
     let mut lines = vec![header, String::new()];
     for (k, v) in &rows {
-        d.insert((*k).into(), v.clone().into());
+        d.insert(k, v.clone().into());
         if *k != "HEADER" {
             lines.push(format!("{k:<15}: {v}"));
         }

@@ -349,7 +349,13 @@ fn write_field(out: &mut String, depth: usize, key: &str, value: &Value) {
 /// nested objects as nested elements, arrays as repeated elements, null / `""` / `{}` as an empty
 /// pair (`<x></x>`), empty arrays not at all.
 pub fn write_mp(fields: &Map<String, Value>) -> String {
-    let mut out = String::from("<?xml version=\"1.0\"?>\n<mp>\n");
+    write_mp_pairs(fields.iter().map(|(k, v)| (k.as_str(), v)))
+}
+
+/// [`write_mp`] over ordered `(name, value)` pairs (answers built without a map).
+pub fn write_mp_pairs<'a>(fields: impl IntoIterator<Item = (&'a str, &'a Value)>) -> String {
+    let mut out = String::with_capacity(512);
+    out.push_str("<?xml version=\"1.0\"?>\n<mp>\n");
     for (k, v) in fields {
         write_field(&mut out, 1, k, v);
     }
