@@ -1,10 +1,12 @@
 -- loket schema, SQLite. See spec/ledger.md: the journal (transfers) is append-only; cached
 -- balances in `accounts` change only in the transaction that appends the transfer.
 
+-- Lists of three or more values are spelled as OR chains: SQLite evaluates `x IN (a, b, c)`
+-- through a temporary index built for every row written (docs/performance.md).
 CREATE TABLE accounts (
     id              INTEGER PRIMARY KEY,
     code            TEXT NOT NULL UNIQUE,      -- member:<id>:live, member:<id>:sandbox, external, revenue, upstream:<name>, sandbox:external, sandbox:revenue, upstream:sandbox
-    kind            TEXT NOT NULL CHECK (kind IN ('member_live', 'member_sandbox', 'external', 'revenue', 'upstream')),
+    kind            TEXT NOT NULL CHECK (kind = 'member_live' OR kind = 'member_sandbox' OR kind = 'external' OR kind = 'revenue' OR kind = 'upstream'),
     debits_posted   INTEGER NOT NULL DEFAULT 0 CHECK (debits_posted >= 0),
     credits_posted  INTEGER NOT NULL DEFAULT 0 CHECK (credits_posted >= 0),
     debits_pending  INTEGER NOT NULL DEFAULT 0 CHECK (debits_pending >= 0),
@@ -19,7 +21,7 @@ CREATE TABLE transfers (
     credit_account INTEGER NOT NULL REFERENCES accounts(id),
     amount         INTEGER NOT NULL CHECK (amount > 0),
     -- single: posted at once; pending: a hold; post/void: resolves the hold `pending_id`
-    kind           TEXT NOT NULL CHECK (kind IN ('single', 'pending', 'post', 'void')),
+    kind           TEXT NOT NULL CHECK (kind = 'single' OR kind = 'pending' OR kind = 'post' OR kind = 'void'),
     -- UNIQUE: a hold is resolved at most once (invariant 3)
     pending_id     INTEGER UNIQUE REFERENCES transfers(id),
     reason         TEXT NOT NULL,
@@ -75,6 +77,26 @@ CREATE TABLE products (
     updated_at        INTEGER NOT NULL
 );
 
+-- Moves on every change to members or products, whoever makes it (this instance or the CLI in
+-- another process): the instance's in-memory copies of those rows are valid while it stands still.
+CREATE TABLE config_version (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL
+);
+INSERT INTO config_version (id, version) VALUES (1, 0);
+CREATE TRIGGER members_version_insert AFTER INSERT ON members
+    BEGIN UPDATE config_version SET version = version + 1; END;
+CREATE TRIGGER members_version_update AFTER UPDATE ON members
+    BEGIN UPDATE config_version SET version = version + 1; END;
+CREATE TRIGGER members_version_delete AFTER DELETE ON members
+    BEGIN UPDATE config_version SET version = version + 1; END;
+CREATE TRIGGER products_version_insert AFTER INSERT ON products
+    BEGIN UPDATE config_version SET version = version + 1; END;
+CREATE TRIGGER products_version_update AFTER UPDATE ON products
+    BEGIN UPDATE config_version SET version = version + 1; END;
+CREATE TRIGGER products_version_delete AFTER DELETE ON products
+    BEGIN UPDATE config_version SET version = version + 1; END;
+
 CREATE TABLE quotes (
     tr_id          INTEGER PRIMARY KEY AUTOINCREMENT,
     member_id      INTEGER NOT NULL REFERENCES members(id),
@@ -112,7 +134,7 @@ CREATE TABLE payments (
     member_id     INTEGER NOT NULL REFERENCES members(id),
     mode          TEXT NOT NULL,
     ref_id        TEXT NOT NULL,
-    state         TEXT NOT NULL CHECK (state IN ('pending', 'success', 'failed')),
+    state         TEXT NOT NULL CHECK (state = 'pending' OR state = 'success' OR state = 'failed'),
     rc            TEXT NOT NULL,
     amount        INTEGER NOT NULL CHECK (amount > 0),
     hold_id       INTEGER NOT NULL UNIQUE REFERENCES transfers(id),
@@ -138,7 +160,7 @@ CREATE TABLE webhooks (
     event           TEXT NOT NULL,
     url             TEXT NOT NULL,
     body            TEXT NOT NULL,
-    state           TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+    state           TEXT NOT NULL CHECK (state = 'pending' OR state = 'delivered' OR state = 'failed'),
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL,
     last_status     INTEGER,
@@ -155,7 +177,7 @@ CREATE UNIQUE INDEX quotes_upstream_ref ON quotes (biller, upstream_ref_id) WHER
 -- of an environment variable instead (`*_env`), resolved when the server loads the upstream.
 CREATE TABLE upstreams (
     name                  TEXT PRIMARY KEY,
-    kind                  TEXT NOT NULL CHECK (kind IN ('iak', 'isikuota', 'digiflazz', 'sandbox')),
+    kind                  TEXT NOT NULL CHECK (kind = 'iak' OR kind = 'isikuota' OR kind = 'digiflazz' OR kind = 'sandbox'),
     base_url              TEXT NOT NULL DEFAULT '',
     username              TEXT NOT NULL DEFAULT '',
     api_key               TEXT NOT NULL DEFAULT '',

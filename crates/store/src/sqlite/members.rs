@@ -77,7 +77,15 @@ impl SqliteStore {
     }
 
     pub async fn member_by(&self, column: &'static str, value: String) -> Result<Option<Member>> {
-        self.lookup(move |c| get_member(c, column, &value))
+        self.with_config(move |c, cache| {
+            let key = (column, value);
+            if let Some(hit) = cache.members.get(&key) {
+                return Ok(hit.clone());
+            }
+            let member = get_member(c, column, &key.1)?;
+            cache.members.insert(key, member.clone());
+            Ok(member)
+        })
     }
 
     pub async fn update_member(&self, username: String, u: MemberUpdate) -> Result<Member> {

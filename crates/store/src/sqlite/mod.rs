@@ -38,6 +38,46 @@ struct Inner {
     path: PathBuf,
     writer: mpsc::Sender<Job>,
     readers: Mutex<Vec<Connection>>,
+    config: Mutex<ConfigCache>,
+}
+
+/// Most member and product lookups (hits and misses) kept in memory; beyond it the cache starts
+/// over (a bound against lookups of made-up usernames).
+const CONFIG_CACHE_ENTRIES: usize = 65_536;
+
+/// In-memory copies of member and product rows, read on every request and changed only by the
+/// operator. Valid while `config_version` (moved by triggers on both tables, whichever process
+/// writes) stands at `version`; one indexed read of that row replaces decoding the rows.
+#[derive(Default)]
+pub(crate) struct ConfigCache {
+    version: i64,
+    pub(crate) members:
+        std::collections::HashMap<(&'static str, String), Option<loket_core::Member>>,
+    pub(crate) products: std::collections::HashMap<String, Option<loket_core::Product>>,
+}
+
+impl ConfigCache {
+    /// Forget everything unless it was read at `version`.
+    fn at(&mut self, version: i64) -> &mut ConfigCache {
+        if self.version != version
+            || self.members.len() + self.products.len() >= CONFIG_CACHE_ENTRIES
+        {
+            self.members.clear();
+            self.products.clear();
+            self.version = version;
+        }
+        self
+    }
+}
+
+pub(crate) fn config_version(c: &Connection) -> Result<i64> {
+    query_row(
+        c,
+        "SELECT version FROM config_version WHERE id = 1",
+        [],
+        |r| r.get(0),
+    )
+    .map_err(db_err)
 }
 
 /// Run one statement through the connection's prepared-statement cache: parsing SQL was the
@@ -137,6 +177,7 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
             Err(e) => {
                 tracing::error!(error = %e, "group commit failed");
                 let _ = conn.execute_batch("ROLLBACK");
+                forget_accounts();
                 false
             }
         };
@@ -182,6 +223,10 @@ impl SqliteStore {
                 path,
                 writer: tx,
                 readers: Mutex::new(Vec::new()),
+                config: Mutex::new(ConfigCache {
+                    version: -1,
+                    ..ConfigCache::default()
+                }),
             }),
         })
     }
@@ -193,22 +238,45 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        self.write_job(true, f).await
+    }
+
+    /// [`SqliteStore::write`] for a job that is one SQL statement: SQLite undoes a failed
+    /// statement by itself, so it needs no savepoint (two statements fewer per job).
+    pub(crate) async fn write_statement<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.write_job(false, f).await
+    }
+
+    async fn write_job<T, F>(&self, savepoint: bool, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel::<Result<T>>();
         let job: Job = Box::new(move |conn: &Connection| {
-            let result = match exec(conn, "SAVEPOINT job", []) {
-                Err(e) => Err(db_err(e)),
-                Ok(_) => {
-                    let r = catch_unwind(AssertUnwindSafe(|| f(conn))).unwrap_or_else(|_| {
-                        Err(StoreError::Database("a write job panicked".into()))
-                    });
-                    let rollback = if r.is_ok() {
-                        Ok(0)
-                    } else {
-                        exec(conn, "ROLLBACK TO job", [])
-                    };
-                    match rollback.and_then(|_| exec(conn, "RELEASE job", [])) {
-                        Ok(_) => r,
-                        Err(e) => Err(db_err(e)),
+            let result = if !savepoint {
+                catch_unwind(AssertUnwindSafe(|| f(conn)))
+                    .unwrap_or_else(|_| Err(StoreError::Database("a write job panicked".into())))
+            } else {
+                match exec(conn, "SAVEPOINT job", []) {
+                    Err(e) => Err(db_err(e)),
+                    Ok(_) => {
+                        let r = catch_unwind(AssertUnwindSafe(|| f(conn))).unwrap_or_else(|_| {
+                            Err(StoreError::Database("a write job panicked".into()))
+                        });
+                        let rollback = if r.is_ok() {
+                            Ok(0)
+                        } else {
+                            exec(conn, "ROLLBACK TO job", [])
+                        };
+                        match rollback.and_then(|_| exec(conn, "RELEASE job", [])) {
+                            Ok(_) => r,
+                            Err(e) => Err(db_err(e)),
+                        }
                     }
                 }
             };
@@ -254,6 +322,23 @@ impl SqliteStore {
             }
         }
         r
+    }
+
+    /// Run `f` with the member/product cache as of the current `config_version`, on a pooled
+    /// read connection. The version is read first, so a row read after it is at least as new.
+    pub(crate) fn with_config<T>(
+        &self,
+        f: impl FnOnce(&Connection, &mut ConfigCache) -> Result<T>,
+    ) -> Result<T> {
+        self.lookup(|c| {
+            let version = config_version(c)?;
+            let mut cache = self
+                .inner
+                .config
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(c, cache.at(version))
+        })
     }
 
     /// Run `f` on a read connection in the blocking pool (scans, reports).
@@ -396,6 +481,44 @@ pub(crate) fn external_code(side: Side) -> &'static str {
         Side::Live => "external",
         Side::Sandbox => "sandbox:external",
     }
+}
+
+thread_local! {
+    /// Account ids by code, as the writer thread has seen them committed: accounts are never
+    /// deleted and their ids never change. Only ids known to predate the current transaction go
+    /// in; the writer forgets them all when a commit fails (docs/performance.md).
+    static ACCOUNT_IDS: std::cell::RefCell<std::collections::HashMap<String, i64>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// Most account ids [`ACCOUNT_IDS`] keeps (house accounts and upstreams: a handful).
+const ACCOUNT_IDS_MAX: usize = 1024;
+
+pub(crate) fn known_account(code: &str) -> Option<i64> {
+    ACCOUNT_IDS.with(|m| m.borrow().get(code).copied())
+}
+
+pub(crate) fn remember_account(code: String, id: i64) {
+    ACCOUNT_IDS.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() < ACCOUNT_IDS_MAX {
+            m.insert(code, id);
+        }
+    });
+}
+
+fn forget_accounts() {
+    ACCOUNT_IDS.with(|m| m.borrow_mut().clear());
+}
+
+/// [`account_id`] for the accounts the migration creates (they predate every transaction).
+pub(crate) fn cached_account_id(c: &Connection, code: &str) -> Result<i64> {
+    if let Some(id) = known_account(code) {
+        return Ok(id);
+    }
+    let id = account_id(c, code)?;
+    remember_account(code.to_string(), id);
+    Ok(id)
 }
 
 pub(crate) fn account_id(c: &Connection, code: &str) -> Result<i64> {

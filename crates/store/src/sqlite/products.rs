@@ -71,16 +71,20 @@ impl SqliteStore {
     }
 
     pub async fn product(&self, code: &str) -> Result<Option<Product>> {
-        let code = code.to_string();
-        self.lookup(move |c| {
-            query_row(
+        self.with_config(|c, cache| {
+            if let Some(hit) = cache.products.get(code) {
+                return Ok(hit.clone());
+            }
+            let product = query_row(
                 c,
                 &format!("SELECT {COLUMNS} FROM products WHERE code = ?1"),
                 [code],
                 row_to_product,
             )
             .optional()
-            .map_err(db_err)
+            .map_err(db_err)?;
+            cache.products.insert(code.to_string(), product.clone());
+            Ok(product)
         })
     }
 

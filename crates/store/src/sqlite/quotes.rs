@@ -92,7 +92,8 @@ impl SqliteStore {
     }
 
     pub async fn insert_quote(&self, q: NewQuote) -> Result<Quote> {
-        self.write(move |c| {
+        // One INSERT: a failed one leaves nothing behind.
+        self.write_statement(move |c| {
             let r = exec(c,
                 "INSERT INTO quotes (member_id, mode, protocol, ref_id, code, hp, name, period, nominal, admin, price, selling_price, cost, sheets, desc_json, paid_desc_json, biller, biller_ref, scenario, noref, created_at, expires_at, upstream_code, upstream_ref_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
                 params![
@@ -110,8 +111,9 @@ impl SqliteStore {
                     q.selling_price.get(),
                     q.cost.get(),
                     q.sheets,
-                    q.desc.to_string(),
-                    q.paid_desc.to_string(),
+                    // to_string on a Value goes through fmt; the serializer writes directly.
+                    serde_json::to_string(&q.desc).map_err(|e| StoreError::Invalid(e.to_string()))?,
+                    serde_json::to_string(&q.paid_desc).map_err(|e| StoreError::Invalid(e.to_string()))?,
                     q.biller,
                     q.biller_ref,
                     q.scenario.map(encode_scenario),

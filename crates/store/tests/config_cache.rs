@@ -1,0 +1,72 @@
+//! Members and products are cached in memory by each SQLite handle; a change made through another
+//! handle (another process, in production: the `loket` CLI beside a running server) is seen by the
+//! next lookup, never a stale copy.
+
+use loket_core::catalogue::Catalogue;
+use loket_core::ProductStatus;
+use loket_store::{MemberUpdate, Store};
+
+#[tokio::test]
+async fn another_handles_member_and_product_changes_are_seen_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/cache.db", dir.path().display());
+    let server = Store::open(&url).await.unwrap();
+    let cli = Store::open(&url).await.unwrap();
+    server.load_catalogue(&Catalogue::builtin()).await.unwrap();
+    cli.create_member(loket_store::new_keys("081299990002", "Toko A"))
+        .await
+        .unwrap();
+
+    // Fill the server's cache: the member, the product, and a username that does not exist.
+    let m = server
+        .member_by_username("081299990002")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!m.suspended);
+    let p = server.product("PLNPOSTPAID").await.unwrap().unwrap();
+    assert_eq!(p.status, ProductStatus::Active);
+    assert!(server
+        .member_by_username("081299990003")
+        .await
+        .unwrap()
+        .is_none());
+
+    // Another handle suspends the member: the server sees it on its next lookup.
+    cli.update_member(
+        "081299990002",
+        MemberUpdate {
+            suspended: Some(true),
+            ..MemberUpdate::default()
+        },
+    )
+    .await
+    .unwrap();
+    let m = server
+        .member_by_username("081299990002")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(m.suspended, "a cached member outlived its change");
+    let by_api_id = server.member_by_api_id(&m.api_id).await.unwrap().unwrap();
+    assert!(by_api_id.suspended);
+
+    // A member created elsewhere is found although its absence was cached.
+    cli.create_member(loket_store::new_keys("081299990003", "Toko B"))
+        .await
+        .unwrap();
+    assert!(server
+        .member_by_username("081299990003")
+        .await
+        .unwrap()
+        .is_some());
+
+    // A product edited elsewhere.
+    let mut inactive = p.clone();
+    inactive.status = ProductStatus::Inactive;
+    inactive.admin = loket_core::Rupiah::new(p.admin.get() + 500);
+    cli.put_product(inactive).await.unwrap();
+    let seen = server.product("PLNPOSTPAID").await.unwrap().unwrap();
+    assert_eq!(seen.status, ProductStatus::Inactive);
+    assert_eq!(seen.admin.get(), p.admin.get() + 500);
+}
