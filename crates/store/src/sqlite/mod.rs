@@ -153,6 +153,25 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// How often the checkpointer copies the WAL back into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Checkpoint the WAL (PASSIVE: never waits for the writer or readers, copies what it can; the
+/// writer rewinds the WAL once all of it is copied) until the store is dropped.
+fn checkpoint_loop(conn: Connection, store: std::sync::Weak<Inner>) {
+    loop {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        if store.strong_count() == 0 {
+            // The last checkpoint, so that a closed database leaves a short WAL behind.
+            let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            return;
+        }
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+    }
+}
+
 fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
     while let Some(first) = rx.blocking_recv() {
         let mut batch = Vec::with_capacity(16);
@@ -213,12 +232,17 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Database(e.to_string()))?
         .map_err(db_err)?;
+        // Checkpoints run on their own thread (below), not inside the writer's commits, where
+        // each one (copying the WAL back and an fsync of the database file) stalled every job
+        // queued behind it.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(db_err)?;
         let (tx, rx) = mpsc::channel::<Job>(WRITE_QUEUE);
         std::thread::Builder::new()
             .name("loket-sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx))
             .map_err(|e| StoreError::Database(e.to_string()))?;
-        Ok(SqliteStore {
+        let store = SqliteStore {
             inner: Arc::new(Inner {
                 path,
                 writer: tx,
@@ -228,7 +252,14 @@ impl SqliteStore {
                     ..ConfigCache::default()
                 }),
             }),
-        })
+        };
+        let checkpointer = open_conn(&store.inner.path, true).map_err(db_err)?;
+        let weak = Arc::downgrade(&store.inner);
+        std::thread::Builder::new()
+            .name("loket-sqlite-checkpointer".into())
+            .spawn(move || checkpoint_loop(checkpointer, weak))
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        Ok(store)
     }
 
     /// Run `f` inside the writer's transaction; answered after the commit. An `Err` from `f` rolls
