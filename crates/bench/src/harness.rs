@@ -38,6 +38,8 @@ pub struct Options {
     pub hints: RateHints,
     /// Members of the payment scenario.
     pub pay_members: usize,
+    /// Members of the PostgreSQL scenario.
+    pub pg_members: usize,
     /// Where the temporary databases go (default: the system's temporary directory).
     pub workdir: Option<PathBuf>,
     /// The repository whose commit the report names.
@@ -75,6 +77,7 @@ impl Options {
             pg_url: None,
             hints: RateHints::default(),
             pay_members: 8,
+            pg_members: 8,
             workdir: None,
             repo: PathBuf::from("."),
             command: String::new(),
@@ -491,7 +494,7 @@ impl Harness {
         );
         let members = self
             .loket
-            .members(url, &prefix, self.opts.pay_members, SANDBOX_DEPOSIT, true)
+            .members(url, &prefix, self.opts.pg_members, SANDBOX_DEPOSIT, true)
             .map_err(|e| format!("not run: {e}"))?;
         let a = self
             .loket
