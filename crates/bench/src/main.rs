@@ -149,7 +149,7 @@ struct PgPayArgs {
     /// Warm-up seconds (sent, not recorded).
     #[arg(long, default_value_t = 2.0)]
     warmup: f64,
-    /// Members paying (default: as many as connections, as run-all does).
+    /// Members paying (default: one per connection, as run-all does).
     #[arg(long)]
     members: Option<usize>,
     #[command(flatten)]
@@ -407,7 +407,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             opts.warmup = secs(a.warmup);
             opts.duration = secs(a.duration);
             opts.pg_url = Some(a.pg_url);
-            opts.pg_members = a.members.unwrap_or(a.concurrency);
+            opts.pg_members = a.members.unwrap_or(0);
             opts.hints = a.hints.hints();
             let h = Harness::new(opts)?;
             let r = h.postgres().await?;
