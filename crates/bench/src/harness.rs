@@ -38,6 +38,10 @@ pub struct Options {
     pub hints: RateHints,
     /// Members of the payment scenario.
     pub pay_members: usize,
+    /// Members of the PostgreSQL scenario; 0: one per connection of the closed loop. A member's
+    /// own payments take turns on its balance row (by design), so few members for many
+    /// connections would measure that queue; many agents paying at once is the national peak.
+    pub pg_members: usize,
     /// Where the temporary databases go (default: the system's temporary directory).
     pub workdir: Option<PathBuf>,
     /// The repository whose commit the report names.
@@ -75,6 +79,7 @@ impl Options {
             pg_url: None,
             hints: RateHints::default(),
             pay_members: 8,
+            pg_members: 0,
             workdir: None,
             repo: PathBuf::from("."),
             command: String::new(),
@@ -470,6 +475,14 @@ impl Harness {
         Ok(r)
     }
 
+    /// Members of the PostgreSQL scenario (see [`Options::pg_members`]).
+    pub fn pg_members(&self) -> usize {
+        match self.opts.pg_members {
+            0 => self.opts.concurrency.max(1),
+            n => n,
+        }
+    }
+
     /// Payments on PostgreSQL through two loket instances sharing one database.
     pub async fn postgres(&self) -> Outcome<LoadResult> {
         let Some(url) = &self.opts.pg_url else {
@@ -491,7 +504,7 @@ impl Harness {
         );
         let members = self
             .loket
-            .members(url, &prefix, self.opts.pay_members, SANDBOX_DEPOSIT, true)
+            .members(url, &prefix, self.pg_members(), SANDBOX_DEPOSIT, true)
             .map_err(|e| format!("not run: {e}"))?;
         let a = self
             .loket
@@ -592,6 +605,7 @@ pub async fn run_all(opts: Options) -> Result<Report, String> {
 
     h.say("PostgreSQL, two instances");
     report.pg = h.postgres().await;
+    report.pg_members = h.pg_members();
     h.say_result(&report.pg);
 
     report.wall_secs = h.started.elapsed().as_secs_f64();

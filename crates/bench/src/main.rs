@@ -69,6 +69,9 @@ enum Command {
         #[arg(long, default_value_t = 2_000)]
         pay_delay_ms: u64,
     },
+    /// Payments through two loket instances on one PostgreSQL database (run-all's PostgreSQL
+    /// scenario alone).
+    PgPay(PgPayArgs),
     /// (internal) Serve the axum baseline: a fixed answer of --body-size bytes.
     AxumServer {
         #[arg(long, default_value = "127.0.0.1:0")]
@@ -121,6 +124,34 @@ struct RunAllArgs {
     /// Directory of the temporary databases (default: the system's temporary directory).
     #[arg(long)]
     workdir: Option<PathBuf>,
+    #[command(flatten)]
+    hints: HintArgs,
+}
+
+#[derive(Args)]
+struct PgPayArgs {
+    /// The PostgreSQL database both instances share (its public schema; runs add members).
+    #[arg(long, env = "LOKET_BENCH_PG_URL", hide_env_values = true)]
+    pg_url: String,
+    /// The release loket binary.
+    #[arg(
+        long,
+        env = "LOKET_BENCH_LOKET",
+        default_value = "target/release/loket"
+    )]
+    loket: PathBuf,
+    /// Connections of the closed loop.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Measured seconds.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Warm-up seconds (sent, not recorded).
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Members paying (default: one per connection, as run-all does).
+    #[arg(long)]
+    members: Option<usize>,
     #[command(flatten)]
     hints: HintArgs,
 }
@@ -368,6 +399,19 @@ async fn run(cli: Cli) -> Result<(), String> {
                 let end = rest[3..].find("\n## ").map_or(rest.len(), |e| e + 3);
                 print!("{}", &rest[..end]);
             }
+            Ok(())
+        }
+        Command::PgPay(a) => {
+            let mut opts = Options::new(a.loket, exe(), false);
+            opts.concurrency = a.concurrency;
+            opts.warmup = secs(a.warmup);
+            opts.duration = secs(a.duration);
+            opts.pg_url = Some(a.pg_url);
+            opts.pg_members = a.members.unwrap_or(0);
+            opts.hints = a.hints.hints();
+            let h = Harness::new(opts)?;
+            let r = h.postgres().await?;
+            print!("{}", results_table(&[&r]));
             Ok(())
         }
         Command::AxumServer { listen, body_size } => harness::serve_axum(&listen, body_size).await,

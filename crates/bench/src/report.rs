@@ -38,6 +38,8 @@ pub struct Report {
     pub sqlite: Outcome<SqliteCeiling>,
     pub slow: Outcome<SlowResult>,
     pub pg: Outcome<LoadResult>,
+    /// Members paying in the PostgreSQL scenario.
+    pub pg_members: usize,
     pub notes: Vec<String>,
     /// /proc/loadavg when the run ended.
     pub loadavg_end: String,
@@ -64,6 +66,7 @@ impl Report {
             sqlite: not_run(),
             slow: not_run(),
             pg: not_run(),
+            pg_members: 0,
             notes: Vec::new(),
             loadavg_end: String::new(),
         }
@@ -649,8 +652,10 @@ impl Report {
             Ok(p) => {
                 let _ = writeln!(
                     md,
-                    "Two loket servers on one PostgreSQL database, payment pairs spread over both: \
-                     {:.0} paid bills/s, p99 {}.",
+                    "Two loket servers on one PostgreSQL database, payment pairs spread over both, \
+                     {} members paying (one per connection: a member's own payments take turns on \
+                     its balance row): {:.0} paid bills/s, p99 {}.",
+                    self.pg_members,
                     p.throughput,
                     fmt_us(p.latency.p99_us)
                 );

@@ -273,7 +273,7 @@ async fn two_instances_never_overdraw_nor_charge_a_tr_id_twice() {
     assert_eq!(
         count(
             &db.url,
-            "SELECT coalesce(sum(credits_posted - debits_posted), 0)::BIGINT FROM accounts"
+            "SELECT coalesce(sum(credits_posted - debits_posted), 0)::BIGINT FROM account_balances"
         ),
         0,
         "the sum of all balances"

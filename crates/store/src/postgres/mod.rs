@@ -4,16 +4,25 @@
 //! - Connections come from a pool (`deadpool-postgres`, default 16 per instance; the URL's
 //!   `pool_max_size=N` changes it). No TLS yet (`NoTls`): reach the server over localhost, a
 //!   private network or a tunnel (docs/postgres.md).
-//! - Every write is one transaction at READ COMMITTED (`isolation=serializable` in the URL: at
-//!   SERIALIZABLE, as distributed engines run; same statements, more retries). READ COMMITTED is
-//!   enough because no money decision is read-then-written in Rust: the balance check and the
-//!   hold are one conditional `UPDATE`, an overdraft trips the `accounts` CHECK, a second
-//!   resolution of a hold trips `UNIQUE(pending_id)`, a second payment for a quote waits on the
-//!   quote's row lock and then sees the first, and a settlement locks its payment row
+//! - The ledger's steps (hold, resolve, transfer, place, settle, and place-and-settle for the
+//!   sandbox) are functions of the schema (`migrations/postgres/0001_init.sql`): each is one
+//!   statement from here, so a payment costs one round trip and its row locks are held only
+//!   while the server runs it and makes its commit durable. A single-statement write runs
+//!   without `BEGIN`/`COMMIT` ([`autocommit!`]); several statements run in one transaction
+//!   ([`transaction!`]).
+//! - House accounts' cached sums are sharded (`account_shards`, summed by the `account_balances`
+//!   view): payments do not queue on one `upstream:sandbox` or `revenue` row. Members' rows are
+//!   not: the conditional hold and the overdraft CHECK are on them.
+//! - Every write is at READ COMMITTED (`isolation=serializable` in the URL: at SERIALIZABLE, as
+//!   distributed engines run; same statements, more retries). READ COMMITTED is enough because
+//!   no money decision is read-then-written: the balance check and the hold are one conditional
+//!   `UPDATE`, an overdraft trips the `accounts` CHECK, a second resolution of a hold trips the
+//!   unique index on `pending_id`, a second payment for a quote waits on `UNIQUE (tr_id)` and
+//!   then fails (and is answered the first), and a settlement locks its payment row
 //!   (`FOR UPDATE`) before looking at its state.
 //! - A transaction that fails with a serialization failure (40001) or a deadlock (40P01) is run
-//!   again from the start, up to [`MAX_ATTEMPTS`] times. Two balance rows are always locked in id
-//!   order, so deadlocks between transfers do not arise in the first place.
+//!   again from the start, up to [`MAX_ATTEMPTS`] times. Balance rows are locked in one order
+//!   (the member's first), so deadlocks between transfers do not arise in the first place.
 //! - Background workers claim due rows with `FOR UPDATE SKIP LOCKED` and a lease, so instances
 //!   never wait on each other nor take the same payment or webhook.
 //! - Migrations run in one READ COMMITTED transaction under `pg_advisory_xact_lock`: instances
@@ -152,7 +161,7 @@ pub(crate) async fn backoff(attempt: u32) {
 /// database answers a serialization failure or a deadlock.
 macro_rules! transaction {
     ($store:expr, |$tx:ident| $body:expr) => {
-        transaction!($store, $store.isolation, false, |$tx| $body)
+        $crate::postgres::transaction!($store, $store.isolation, false, |$tx| $body)
     };
     ($store:expr, $isolation:expr, $read_only:expr, |$tx:ident| $body:expr) => {{
         let mut attempt: u32 = 0;
@@ -184,6 +193,36 @@ macro_rules! transaction {
     }};
 }
 pub(crate) use transaction;
+
+/// Run `$body`, a single statement through the client `$c` (one of the schema's ledger
+/// functions, or a plain write), as a transaction of its own: at READ COMMITTED without
+/// `BEGIN`/`COMMIT` round trips (one statement is atomic, and its answer arrives once its commit
+/// is durable); at the URL's `isolation=serializable` inside [`transaction!`], so that it runs at
+/// that level. Run again on 40001 / 40P01 as [`transaction!`] does.
+macro_rules! autocommit {
+    ($store:expr, |$c:ident| $body:expr) => {{
+        if $store.single_statements() {
+            let mut attempt: u32 = 0;
+            loop {
+                attempt += 1;
+                let $c = $store.client().await?;
+                let result: $crate::postgres::TxResult<_> = async { Ok($body) }.await;
+                match result {
+                    Ok(value) => break Ok(value),
+                    Err($crate::postgres::Fail::Pg(e))
+                        if $crate::postgres::retry_after(&e, attempt) =>
+                    {
+                        $crate::postgres::backoff(attempt).await;
+                    }
+                    Err(e) => break Err($crate::StoreError::from(e)),
+                }
+            }
+        } else {
+            $crate::postgres::transaction!($store, |$c| $body)
+        }
+    }};
+}
+pub(crate) use autocommit;
 
 /// Should a transaction that failed with `e` on its `attempt`-th run be run again?
 pub(crate) fn retry_after(e: &tokio_postgres::Error, attempt: u32) -> bool {
@@ -281,6 +320,11 @@ impl PostgresStore {
         Ok(store)
     }
 
+    /// May a single-statement write run without `BEGIN`/`COMMIT` (see [`autocommit!`])?
+    pub(crate) fn single_statements(&self) -> bool {
+        matches!(self.isolation, IsolationLevel::ReadCommitted)
+    }
+
     pub(crate) async fn client(&self) -> Result<Object> {
         self.pool.get().await.map_err(|e| {
             let why = match &e {
@@ -358,7 +402,9 @@ impl PostgresStore {
     pub async fn account_balance_by_code(&self, code: String) -> Result<Option<i64>> {
         let c = self.client().await?;
         let st = c
-            .prepare_cached("SELECT credits_posted - debits_posted FROM accounts WHERE code = $1")
+            .prepare_cached(
+                "SELECT credits_posted - debits_posted FROM account_balances WHERE code = $1",
+            )
             .await
             .map_err(pg_err)?;
         let row = c.query_opt(&st, &[&code]).await.map_err(pg_err)?;
@@ -395,7 +441,7 @@ async fn verify_snapshot(c: &impl GenericClient) -> TxResult<LedgerReport> {
     let mut accounts = Vec::new();
     for r in c
         .query(
-            "SELECT id, code, kind, debits_posted, credits_posted, debits_pending, credits_pending FROM accounts",
+            "SELECT id, code, kind, debits_posted, credits_posted, debits_pending, credits_pending FROM account_balances",
             &[],
         )
         .await?
@@ -479,6 +525,8 @@ pub(crate) async fn member_account(
     }
 }
 
+/// A member account's balance (members' sums are their row; house accounts' are sharded, see
+/// `account_balances`).
 pub(crate) async fn account_balance(
     c: &impl GenericClient,
     account: i64,
@@ -495,27 +543,9 @@ pub(crate) async fn account_balance(
     })
 }
 
-/// Run `first` on `a` and `second` on `b`, the lower account id first: every transaction that
-/// touches two balance rows locks them in the same order, so transfers never deadlock each other.
-pub(crate) async fn in_id_order(
-    c: &impl GenericClient,
-    (a, first): (i64, &str),
-    (b, second): (i64, &str),
-    amount: i64,
-) -> TxResult<()> {
-    let mut steps = [(a, first), (b, second)];
-    if b < a {
-        steps.swap(0, 1);
-    }
-    for (id, sql) in steps {
-        let st = c.prepare_cached(sql).await?;
-        c.execute(&st, &[&id, &amount]).await?;
-    }
-    Ok(())
-}
-
-/// Append a posted transfer and move both cached balances, in the caller's transaction. An
-/// overdraft of a member fails the accounts CHECK: [`StoreError::InsufficientBalance`].
+/// Append a posted transfer and move both accounts' cached sums (`loket_transfer`), in the
+/// caller's transaction. An overdraft of a member fails the accounts CHECK:
+/// [`StoreError::InsufficientBalance`].
 pub(crate) async fn transfer(
     c: &impl GenericClient,
     debit: i64,
@@ -525,23 +555,8 @@ pub(crate) async fn transfer(
     reference: Option<&str>,
 ) -> TxResult<i64> {
     debug_assert!(amount > 0);
-    in_id_order(
-        c,
-        (
-            debit,
-            "UPDATE accounts SET debits_posted = debits_posted + $2 WHERE id = $1",
-        ),
-        (
-            credit,
-            "UPDATE accounts SET credits_posted = credits_posted + $2 WHERE id = $1",
-        ),
-        amount,
-    )
-    .await?;
     let st = c
-        .prepare_cached(
-            "INSERT INTO transfers (debit_account, credit_account, amount, kind, reason, reference, created_at) VALUES ($1, $2, $3, 'single', $4, $5, $6) RETURNING id",
-        )
+        .prepare_cached("SELECT loket_transfer($1, $2, $3, $4, $5, $6)")
         .await?;
     let r = c
         .query_one(

@@ -1,42 +1,51 @@
 //! Payments on the ledger: the hold and the payment row in one transaction; the outcome and the
-//! post/void in another; each hold resolved at most once. See `mod.rs` for why READ COMMITTED
-//! suffices: every check below is a conditional statement, a constraint or a row lock.
+//! post/void in another (or both in one, for the sandbox); each hold resolved at most once. The
+//! steps are the ledger functions of the schema (`migrations/postgres/0001_init.sql`), one
+//! statement each; see there and `mod.rs` for why READ COMMITTED suffices: every check is a
+//! conditional statement, a constraint or a row lock.
 
 use super::{
-    account_balance, account_id, external_code, in_id_order, is_unique_violation, member_account,
-    pg_err, transaction, Fail, PostgresStore, TxResult,
+    account_balance, account_id, autocommit, external_code, is_unique_violation, member_account,
+    pg_err, sqlstate, transaction, Fail, PostgresStore, TxResult,
 };
 use crate::ledger::Side;
 use crate::{Placed, Result, StoreError};
 use deadpool_postgres::GenericClient;
-use loket_core::{Mode, Payment, PaymentState, Protocol, Rc, Rupiah, Settlement};
+use loket_core::{Mode, Payment, PaymentState, Rc, Rupiah, Settlement};
+use std::sync::LazyLock;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 const COLUMNS: &str = "id, tr_id, member_id, mode, ref_id, state, rc, amount, hold_id, noref, balance_after, resolve_at, attempts, flagged, resolved_by, created_at, updated_at";
 
 fn row_to_payment(r: &Row) -> std::result::Result<Payment, tokio_postgres::Error> {
-    let mode: String = r.try_get(3)?;
-    let state: String = r.try_get(5)?;
-    let rc: String = r.try_get(6)?;
+    row_to_payment_at(r, 0)
+}
+
+/// The payment in [`COLUMNS`] order from column `at` on.
+fn row_to_payment_at(r: &Row, at: usize) -> std::result::Result<Payment, tokio_postgres::Error> {
+    let mode: String = r.try_get(at + 3)?;
+    let state: String = r.try_get(at + 5)?;
+    let rc: String = r.try_get(at + 6)?;
     Ok(Payment {
-        id: r.try_get(0)?,
-        tr_id: r.try_get(1)?,
-        member_id: r.try_get(2)?,
+        id: r.try_get(at)?,
+        tr_id: r.try_get(at + 1)?,
+        member_id: r.try_get(at + 2)?,
         mode: Mode::parse(&mode).unwrap_or(Mode::Sandbox),
-        ref_id: r.try_get(4)?,
+        ref_id: r.try_get(at + 4)?,
         state: PaymentState::parse(&state).unwrap_or(PaymentState::Pending),
         rc: Rc::from_code(&rc).unwrap_or(Rc::UndefinedResponseCode),
-        amount: Rupiah::new(r.try_get(7)?),
-        hold_id: r.try_get(8)?,
-        noref: r.try_get(9)?,
-        balance_after: Rupiah::new(r.try_get::<_, Option<i64>>(10)?.unwrap_or(0)),
-        resolve_at: r.try_get(11)?,
-        attempts: r.try_get(12)?,
-        flagged: r.try_get(13)?,
-        resolved_by: r.try_get(14)?,
-        created_at: r.try_get(15)?,
-        updated_at: r.try_get(16)?,
+        amount: Rupiah::new(r.try_get(at + 7)?),
+        hold_id: r.try_get(at + 8)?,
+        noref: r.try_get(at + 9)?,
+        balance_after: Rupiah::new(r.try_get::<_, Option<i64>>(at + 10)?.unwrap_or(0)),
+        resolve_at: r.try_get(at + 11)?,
+        attempts: r.try_get(at + 12)?,
+        flagged: r.try_get(at + 13)?,
+        resolved_by: r.try_get(at + 14)?,
+        created_at: r.try_get(at + 15)?,
+        updated_at: r.try_get(at + 16)?,
     })
 }
 
@@ -61,291 +70,227 @@ async fn payment_where(
     }
 }
 
-fn upstream_code(biller: &str) -> String {
-    format!("upstream:{biller}")
-}
+/// The payment in a ledger function's `o_payment`, as [`COLUMNS`] lists it.
+static O_PAYMENT: LazyLock<String> = LazyLock::new(|| {
+    COLUMNS
+        .split(", ")
+        .map(|c| format!("(o_payment).{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+});
 
-fn revenue_code(side: Side) -> &'static str {
-    match side {
-        Side::Live => "revenue",
-        Side::Sandbox => "sandbox:revenue",
-    }
-}
-
-/// An upstream's account, created on first use (`ON CONFLICT DO NOTHING`: two instances creating
-/// it at once end with one row).
-async fn upstream_account(c: &impl GenericClient, biller: &str) -> TxResult<i64> {
-    let code = upstream_code(biller);
-    match account_id(c, &code).await {
-        Err(Fail::Store(StoreError::NotFound(_))) => {}
-        other => return other,
-    }
-    let st = c
-        .prepare_cached(
-            "INSERT INTO accounts (code, kind) VALUES ($1, 'upstream') ON CONFLICT (code) DO NOTHING",
-        )
-        .await?;
-    c.execute(&st, &[&code]).await?;
-    account_id(c, &code).await
-}
-
-/// Place a hold of `amount` from `debit` to `credit` if `debit`'s available balance covers it.
-async fn hold(
-    c: &impl GenericClient,
-    debit: i64,
-    credit: i64,
-    amount: i64,
-    reason: &str,
-    reference: Option<&str>,
-) -> TxResult<i64> {
-    if amount <= 0 {
-        return Err(StoreError::Invalid("a hold must be positive".into()).into());
-    }
-    // The balance check and the hold are one statement: the row is locked and the condition
-    // evaluated on its newest version, so nothing can spend in between, from any instance.
-    let debit_sql = "UPDATE accounts SET debits_pending = debits_pending + $2
-         WHERE id = $1 AND (kind NOT IN ('member_live', 'member_sandbox') OR credits_posted - debits_posted - debits_pending >= $2)";
-    let credit_sql = "UPDATE accounts SET credits_pending = credits_pending + $2 WHERE id = $1";
-    // Lower account id first, like every transfer (no deadlocks between them).
-    let mut steps = [(debit, debit_sql, true), (credit, credit_sql, false)];
-    if credit < debit {
-        steps.swap(0, 1);
-    }
-    for (id, sql, is_debit) in steps {
-        let st = c.prepare_cached(sql).await?;
-        let n = c.execute(&st, &[&id, &amount]).await?;
-        if is_debit && n == 0 {
-            return Err(StoreError::InsufficientBalance.into());
+/// The arguments of the ledger functions that settle: success, noref, cost, rc.
+fn outcome_args(outcome: &Settlement) -> (bool, &str, i64, &'static str) {
+    match outcome {
+        Settlement::Success { noref, cost } => {
+            (true, noref.as_str(), cost.get(), Rc::Success.code())
         }
+        Settlement::Failed(rc) => (false, "", 0, rc.code()),
     }
+}
+
+/// A ledger function's answer: its status, where a due webhook goes, and the payment.
+struct Answer {
+    status: String,
+    webhook_url: Option<String>,
+    payment: Option<Payment>,
+}
+
+fn answer(r: &Row, webhook: bool) -> TxResult<Answer> {
+    let status: String = r.try_get(0)?;
+    let (webhook_url, at) = if webhook {
+        (r.try_get::<_, Option<String>>(1)?, 2)
+    } else {
+        (None, 1)
+    };
+    // A function that found no payment answers NULL columns.
+    let payment = match r.try_get::<_, Option<i64>>(at)? {
+        Some(_) => Some(row_to_payment_at(r, at)?),
+        None => None,
+    };
+    Ok(Answer {
+        status,
+        webhook_url,
+        payment,
+    })
+}
+
+/// What placing answered, as [`Placed`]; a unique violation is a concurrent placement of the same
+/// quote (or ref_id) that committed first.
+fn placed(a: Answer) -> TxResult<Placed> {
+    match (a.status.as_str(), a.payment) {
+        ("new", Some(p)) => Ok(Placed::New(p)),
+        ("existing", Some(p)) => Ok(Placed::Existing(p)),
+        ("no_quote", _) => Err(StoreError::NotFound("quote").into()),
+        (other, _) => Err(StoreError::Database(format!("loket_place answered {other}")).into()),
+    }
+}
+
+fn duplicate_payment(e: Fail) -> Fail {
+    if is_unique_violation(&e) {
+        StoreError::Duplicate("payment").into()
+    } else {
+        e
+    }
+}
+
+/// `loket_place` in the caller's transaction (or as a statement of its own).
+async fn place(c: &impl GenericClient, tr_id: i64, resolve_at: i64) -> TxResult<Placed> {
     let st = c
-        .prepare_cached(
-            "INSERT INTO transfers (debit_account, credit_account, amount, kind, reason, reference, created_at) VALUES ($1, $2, $3, 'pending', $4, $5, $6) RETURNING id",
-        )
+        .prepare_cached(&format!(
+            "SELECT o_status, {} FROM loket_place($1, $2, $3, $4)",
+            *O_PAYMENT
+        ))
         .await?;
     let r = c
         .query_one(
             &st,
             &[
-                &debit,
-                &credit,
-                &amount,
-                &reason,
-                &reference,
-                &loket_core::jakarta::now(),
-            ],
-        )
-        .await?;
-    Ok(r.try_get(0)?)
-}
-
-/// Post or void the hold `hold_id`. [`StoreError::Duplicate`] when it was already resolved.
-async fn resolve_hold(c: &impl GenericClient, hold_id: i64, post: bool) -> TxResult<()> {
-    let st = c
-        .prepare_cached(
-            "SELECT debit_account, credit_account, amount, reason FROM transfers WHERE id = $1 AND kind = 'pending'",
-        )
-        .await?;
-    let Some(r) = c.query_opt(&st, &[&hold_id]).await? else {
-        return Err(StoreError::NotFound("hold").into());
-    };
-    let (debit, credit, amount, reason): (i64, i64, i64, String) =
-        (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
-    let kind = if post { "post" } else { "void" };
-    // pending_id is UNIQUE: a second resolution of the same hold, concurrent or later, fails here
-    // (a concurrent one waits for the first to commit), before any balance moves.
-    let st = c
-        .prepare_cached(
-            "INSERT INTO transfers (debit_account, credit_account, amount, kind, pending_id, reason, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .await?;
-    let inserted = c
-        .execute(
-            &st,
-            &[
-                &debit,
-                &credit,
-                &amount,
-                &kind,
-                &hold_id,
-                &reason,
-                &loket_core::jakarta::now(),
-            ],
-        )
-        .await
-        .map_err(Fail::from);
-    match inserted {
-        Err(e) if is_unique_violation(&e) => {
-            return Err(StoreError::Duplicate("hold resolution").into())
-        }
-        Err(e) => return Err(e),
-        Ok(_) => {}
-    }
-    if post {
-        in_id_order(
-            c,
-            (debit, "UPDATE accounts SET debits_pending = debits_pending - $2, debits_posted = debits_posted + $2 WHERE id = $1"),
-            (credit, "UPDATE accounts SET credits_pending = credits_pending - $2, credits_posted = credits_posted + $2 WHERE id = $1"),
-            amount,
-        )
-        .await
-    } else {
-        in_id_order(
-            c,
-            (
-                debit,
-                "UPDATE accounts SET debits_pending = debits_pending - $2 WHERE id = $1",
-            ),
-            (
-                credit,
-                "UPDATE accounts SET credits_pending = credits_pending - $2 WHERE id = $1",
-            ),
-            amount,
-        )
-        .await
-    }
-}
-
-async fn place(c: &impl GenericClient, tr_id: i64, resolve_at: i64) -> TxResult<Placed> {
-    // Lock the quote first: placements of one quote, from any instance, queue here, and each
-    // one after the first sees (a new statement, a new snapshot) the payment it committed.
-    let quote = super::quotes::get_quote(c, tr_id, true)
-        .await?
-        .ok_or(StoreError::NotFound("quote"))?;
-    if let Some(existing) = payment_where(c, "tr_id = $1", &[&tr_id]).await? {
-        return Ok(Placed::Existing(existing));
-    }
-    let now = loket_core::jakarta::now();
-    // isikuota's testing payments charge nothing (spec/sandbox.md): the house pays them from the
-    // sandbox's external account, so the ledger still balances.
-    let member = if quote.protocol == Protocol::Isikuota && quote.mode == Mode::Sandbox {
-        account_id(c, external_code(Side::Sandbox)).await?
-    } else {
-        member_account(c, quote.member_id, quote.mode).await?
-    };
-    let upstream = upstream_account(c, &quote.biller).await?;
-    let reference = quote.tr_id.to_string();
-    let hold_id = hold(
-        c,
-        member,
-        upstream,
-        quote.selling_price.get(),
-        "payment",
-        Some(&reference),
-    )
-    .await?;
-    let after = account_balance(c, member).await?.available();
-    let st = c
-        .prepare_cached(&format!(
-            "INSERT INTO payments (tr_id, member_id, mode, ref_id, state, rc, amount, hold_id, balance_after, resolve_at, created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $10) RETURNING {COLUMNS}"
-        ))
-        .await?;
-    let inserted = c
-        .query_one(
-            &st,
-            &[
-                &quote.tr_id,
-                &quote.member_id,
-                &quote.mode.as_str(),
-                &quote.ref_id,
-                &Rc::Pending.code(),
-                &quote.selling_price.get(),
-                &hold_id,
-                &after.get(),
+                &tr_id,
                 &resolve_at,
-                &now,
+                &Rc::Pending.code(),
+                &loket_core::jakarta::now(),
             ],
         )
         .await
-        .map_err(Fail::from);
-    match inserted {
-        // The transaction, hold included, rolls back with this error.
-        Err(e) if is_unique_violation(&e) => Err(StoreError::Duplicate("payment").into()),
-        Err(e) => Err(e),
-        Ok(r) => Ok(Placed::New(row_to_payment(&r)?)),
-    }
+        .map_err(|e| duplicate_payment(e.into()))?;
+    placed(answer(&r, false)?)
 }
 
+/// `loket_settle` and, when the member's webhook is due, the webhook, in the caller's transaction.
 async fn settle(
     c: &impl GenericClient,
     payment_id: i64,
     outcome: &Settlement,
     by: &Option<String>,
 ) -> TxResult<Payment> {
-    // The row lock makes the state check and the settlement one step: a concurrent settlement
-    // (another instance's resolver, an operator) waits, then sees the new state.
-    let p = payment_where(c, "id = $1 FOR UPDATE", &[&payment_id])
-        .await?
-        .ok_or(StoreError::NotFound("payment"))?;
-    if p.state != PaymentState::Pending {
-        return Ok(p);
-    }
+    let (success, noref, cost, rc) = outcome_args(outcome);
     let now = loket_core::jakarta::now();
-    match outcome {
-        Settlement::Success { noref, cost } => {
-            resolve_hold(c, p.hold_id, true).await?;
-            let st = c
-                .prepare_cached(
-                    "SELECT t.credit_account, q.mode FROM transfers t JOIN payments p ON p.hold_id = t.id JOIN quotes q ON q.tr_id = p.tr_id WHERE t.id = $1",
-                )
-                .await?;
-            let r = c.query_one(&st, &[&p.hold_id]).await?;
-            let upstream: i64 = r.try_get(0)?;
-            let biller_side: String = r.try_get(1)?;
-            let side = Mode::parse(&biller_side).unwrap_or(Mode::Sandbox);
-            let revenue = account_id(c, revenue_code(side)).await?;
-            // The upstream keeps its cost; the rest of the member's charge is revenue.
-            let margin = p.amount.get() - cost.get();
-            let reference = p.tr_id.to_string();
-            if margin > 0 {
-                super::transfer(c, upstream, revenue, margin, "revenue", Some(&reference)).await?;
-            } else if margin < 0 {
-                super::transfer(c, revenue, upstream, -margin, "revenue", Some(&reference)).await?;
-            }
-            let st = c
-                .prepare_cached(
-                    "UPDATE payments SET state = 'success', rc = '00', noref = $2, resolved_by = $3, resolve_at = NULL, updated_at = $4 WHERE id = $1",
-                )
-                .await?;
-            c.execute(&st, &[&p.id, noref, by, &now]).await?;
-        }
-        Settlement::Failed(rc) => {
-            resolve_hold(c, p.hold_id, false).await?;
-            let st = c
-                .prepare_cached(
-                    "UPDATE payments SET state = 'failed', rc = $2, noref = '', resolved_by = $3, resolve_at = NULL, updated_at = $4 WHERE id = $1",
-                )
-                .await?;
-            c.execute(&st, &[&p.id, &rc.code(), by, &now]).await?;
-        }
+    let st = c
+        .prepare_cached(&format!(
+            "SELECT o_status, o_webhook_url, {} FROM loket_settle($1, $2, $3, $4, $5, $6, $7)",
+            *O_PAYMENT
+        ))
+        .await?;
+    let r = c
+        .query_one(&st, &[&payment_id, &success, &noref, &cost, &rc, by, &now])
+        .await?;
+    let a = answer(&r, true)?;
+    let Some(p) = a.payment else {
+        return Err(StoreError::NotFound("payment").into());
+    };
+    if let Some(url) = a.webhook_url {
+        enqueue_webhook(c, &p, &url, now).await?;
     }
-    let settled = payment_where(c, "id = $1", &[&p.id])
-        .await?
-        .ok_or(StoreError::NotFound("payment"))?;
-    enqueue_webhook(c, &settled, by.is_some(), now).await?;
-    Ok(settled)
+    Ok(p)
+}
+
+/// `loket_place_and_settle`; with `webhooks`, the member's due webhook too (the caller's
+/// transaction), without, [`Fast::Webhook`] when one would be due (nothing written).
+async fn place_and_settle(
+    c: &impl GenericClient,
+    tr_id: i64,
+    resolve_at: i64,
+    outcome: &Settlement,
+    webhooks: bool,
+) -> TxResult<Fast> {
+    let (success, noref, cost, rc) = outcome_args(outcome);
+    let now = loket_core::jakarta::now();
+    let st = c
+        .prepare_cached(&format!(
+            "SELECT o_status, o_webhook_url, {} FROM loket_place_and_settle($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            *O_PAYMENT
+        ))
+        .await?;
+    let r = c
+        .query_one(
+            &st,
+            &[
+                &tr_id,
+                &resolve_at,
+                &Rc::Pending.code(),
+                &now,
+                &success,
+                &noref,
+                &cost,
+                &rc,
+                &webhooks,
+            ],
+        )
+        .await
+        .map_err(|e| duplicate_payment(e.into()))?;
+    let a = answer(&r, true)?;
+    if a.status == "webhook" {
+        return Ok(Fast::Webhook);
+    }
+    let url = a.webhook_url.clone();
+    let placed = placed(a)?;
+    if let (Placed::New(p), Some(url)) = (&placed, url) {
+        enqueue_webhook(c, p, &url, now).await?;
+    }
+    Ok(Fast::Done(placed))
+}
+
+/// What [`place_and_settle`] did.
+enum Fast {
+    Done(Placed),
+    /// The member's webhook would be due: run it again in a transaction, with webhooks.
+    Webhook,
 }
 
 impl PostgresStore {
     /// Hold the quote's `selling_price` and record the payment, atomically; or answer the payment
     /// the quote already has. `resolve_at`: when the resolver should look at it if still pending.
     pub async fn place_payment(&self, tr_id: i64, resolve_at: i64) -> Result<Placed> {
-        transaction!(self, |tx| place(&tx, tr_id, resolve_at).await?)
+        match autocommit!(self, |c| place(&c, tr_id, resolve_at).await?) {
+            // A concurrent placement of this quote committed first (this one waited for it on
+            // UNIQUE (tr_id), then rolled back): now it finds that payment.
+            Err(StoreError::Duplicate(_)) => {
+                autocommit!(self, |c| place(&c, tr_id, resolve_at).await?)
+            }
+            r => r,
+        }
     }
 
     /// Place a payment and settle it with `outcome` in one transaction, for billers whose outcome
     /// is known without calling anyone (the built-in sandbox): [`Self::place_payment`] then
-    /// [`Self::settle_payment`]'s steps, one commit. An existing payment is answered as it is.
+    /// [`Self::settle_payment`]'s steps, one commit, one statement unless the member's webhook is
+    /// due. An existing payment is answered as it is.
     pub async fn place_and_settle(
         &self,
         tr_id: i64,
         resolve_at: i64,
         outcome: Settlement,
     ) -> Result<Placed> {
-        transaction!(self, |tx| match place(&tx, tr_id, resolve_at).await? {
-            Placed::New(p) => Placed::New(settle(&tx, p.id, &outcome, &None).await?),
-            existing => existing,
-        })
+        // In one statement; in a transaction when the member's webhook is due (the ledger
+        // function says so without writing anything), to write the webhook too.
+        let mut webhooks = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let r = if webhooks {
+                transaction!(self, |tx| {
+                    place_and_settle(&tx, tr_id, resolve_at, &outcome, true).await?
+                })
+            } else {
+                autocommit!(self, |c| {
+                    place_and_settle(&c, tr_id, resolve_at, &outcome, false).await?
+                })
+            };
+            match r {
+                Ok(Fast::Done(placed)) => return Ok(placed),
+                Ok(Fast::Webhook) if !webhooks => webhooks = true,
+                // A concurrent placement of this quote committed first (this one waited for it
+                // on UNIQUE (tr_id), then rolled back): run again, and find that payment.
+                Err(StoreError::Duplicate(_)) if attempt < 3 => {}
+                Ok(Fast::Webhook) => {
+                    return Err(StoreError::Database(
+                        "loket_place_and_settle refused to write a webhook".into(),
+                    ))
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Settle a pending payment: post (with the revenue split) or void its hold, and record the
@@ -498,40 +443,53 @@ impl PostgresStore {
         biller: String,
         amount: Rupiah,
     ) -> Result<i64> {
+        if amount.get() <= 0 {
+            return Err(StoreError::Invalid("a hold must be positive".into()));
+        }
         transaction!(self, |tx| {
             let member = member_account(&tx, member_id, side).await?;
-            let upstream = upstream_account(&tx, &biller).await?;
-            hold(&tx, member, upstream, amount.get(), "hold", None).await?
+            let st = tx
+                .prepare_cached(
+                    "SELECT loket_hold($1, loket_upstream_account($2), $3, 'hold', NULL, $4)",
+                )
+                .await?;
+            tx.query_one(
+                &st,
+                &[&member, &biller, &amount.get(), &loket_core::jakarta::now()],
+            )
+            .await?
+            .try_get::<_, i64>(0)?
         })
     }
 
-    /// Post (`true`) or void a bare hold.
+    /// Post (`true`) or void a bare hold. [`StoreError::Duplicate`] when it was already resolved.
     pub async fn resolve_hold(&self, hold_id: i64, post: bool) -> Result<()> {
-        transaction!(self, |tx| resolve_hold(&tx, hold_id, post).await?)
+        autocommit!(self, |c| {
+            let st = c
+                .prepare_cached("SELECT loket_resolve_hold($1, $2, $3)")
+                .await?;
+            match c
+                .execute(&st, &[&hold_id, &post, &loket_core::jakarta::now()])
+                .await
+                .map_err(Fail::from)
+            {
+                Err(e) if is_unique_violation(&e) => {
+                    return Err(StoreError::Duplicate("hold resolution").into())
+                }
+                Err(Fail::Pg(e)) if sqlstate(&e) == Some(&SqlState::NO_DATA_FOUND) => {
+                    return Err(StoreError::NotFound("hold").into())
+                }
+                r => {
+                    r?;
+                }
+            }
+        })
     }
 }
 
-/// Put the member's webhook for a settled payment in the outbox, in the settling transaction:
-/// when the payment was settled after its answer (`after_answer`: by the resolver, an operator or
-/// an upstream's callback), or on every final state when the member asked for that.
-async fn enqueue_webhook(
-    c: &impl GenericClient,
-    p: &Payment,
-    after_answer: bool,
-    now: i64,
-) -> TxResult<()> {
-    let st = c
-        .prepare_cached("SELECT webhook_url, webhook_all FROM members WHERE id = $1")
-        .await?;
-    let r = c.query_one(&st, &[&p.member_id]).await?;
-    let url: Option<String> = r.try_get(0)?;
-    let all: bool = r.try_get(1)?;
-    let Some(url) = url.filter(|u| !u.is_empty()) else {
-        return Ok(());
-    };
-    if !(after_answer || all) {
-        return Ok(());
-    }
+/// Put the member's webhook for a settled payment in the outbox (the ledger function said it is
+/// due, and where it goes), in the settling transaction.
+async fn enqueue_webhook(c: &impl GenericClient, p: &Payment, url: &str, now: i64) -> TxResult<()> {
     let quote = super::quotes::get_quote(c, p.tr_id, false)
         .await?
         .ok_or(StoreError::NotFound("quote"))?;

@@ -1,4 +1,4 @@
-use super::{is_unique_violation, pg_err, transaction, Fail, PostgresStore, TxResult};
+use super::{autocommit, is_unique_violation, pg_err, Fail, PostgresStore, TxResult};
 use crate::{Result, StoreError};
 use deadpool_postgres::GenericClient;
 use loket_core::quote::{decode_scenario, encode_scenario, NewQuote};
@@ -113,7 +113,8 @@ impl PostgresStore {
         let paid_desc = q.paid_desc.to_string();
         let scenario = q.scenario.map(encode_scenario);
         let sheets = i64::from(q.sheets);
-        let tr_id: i64 = transaction!(self, |tx| {
+        // One INSERT: a transaction of its own (no BEGIN/COMMIT round trips).
+        let tr_id: i64 = autocommit!(self, |tx| {
             let st = tx
                 .prepare_cached(
                     "INSERT INTO quotes (member_id, mode, protocol, ref_id, code, hp, name, period, nominal, admin, price, selling_price, cost, sheets, desc_json, paid_desc_json, biller, biller_ref, scenario, noref, created_at, expires_at, upstream_code, upstream_ref_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24) RETURNING tr_id",

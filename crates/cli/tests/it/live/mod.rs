@@ -136,8 +136,14 @@ pub fn account(url: &str, code: &str) -> (i64, i64) {
             .all(|b| b.is_ascii_alphanumeric() || b":-_".contains(&b)),
         "an account code: {code}"
     );
+    // PostgreSQL shards house accounts' sums; the view adds them up (docs/postgres.md).
+    let table = if url.starts_with("postgres") {
+        "account_balances"
+    } else {
+        "accounts"
+    };
     let sql = format!(
-        "SELECT credits_posted - debits_posted, credits_pending FROM accounts WHERE code = '{code}'"
+        "SELECT credits_posted - debits_posted, credits_pending FROM {table} WHERE code = '{code}'"
     );
     match loket_store::testing::query_row(url, &sql).expect("the database answers") {
         Some(v) => (v[0], v[1]),
