@@ -52,6 +52,10 @@ pub struct UpstreamConfig {
     pub breaker_failures: i64,
     #[serde(default = "default_breaker_cooldown")]
     pub breaker_cooldown_secs: i64,
+    /// `auto` (default) | `http1` | `http2` (h2c with prior knowledge to an http:// upstream):
+    /// docs/upstreams.md, "HTTP versions".
+    #[serde(default = "default_http")]
+    pub http: String,
 }
 
 impl UpstreamConfig {
@@ -72,6 +76,7 @@ impl UpstreamConfig {
             breaker_failures: self.breaker_failures,
             breaker_cooldown_secs: self.breaker_cooldown_secs,
             enabled,
+            http: self.http.clone(),
         }
     }
 }
@@ -87,6 +92,9 @@ fn default_breaker_failures() -> i64 {
 }
 fn default_breaker_cooldown() -> i64 {
     30
+}
+fn default_http() -> String {
+    "auto".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -177,6 +185,22 @@ pub struct SandboxConfig {
 pub struct LimitsConfig {
     /// Largest request body accepted; larger ones get HTTP 413.
     pub max_body_bytes: usize,
+    /// Most client connections served at once (HTTP/1.1 and h2c); more wait in the accept queue.
+    pub max_connections: usize,
+    /// The listen socket's accept queue (the kernel caps it at `net.core.somaxconn`).
+    pub listen_backlog: u32,
+    /// Most requests in flight on one HTTP/2 (h2c) client connection.
+    pub http2_max_streams: u32,
+}
+
+impl LimitsConfig {
+    /// The listener's options.
+    pub fn server_options(&self) -> crate::server::ServerOptions {
+        crate::server::ServerOptions {
+            max_connections: self.max_connections,
+            http2_max_streams: self.http2_max_streams,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -223,8 +247,12 @@ impl Default for SandboxConfig {
 
 impl Default for LimitsConfig {
     fn default() -> Self {
+        let server = crate::server::ServerOptions::default();
         LimitsConfig {
             max_body_bytes: 1024 * 1024,
+            max_connections: server.max_connections,
+            listen_backlog: 4096,
+            http2_max_streams: server.http2_max_streams,
         }
     }
 }

@@ -328,9 +328,12 @@ pub async fn pay_quote(state: &AppState, quote: Quote) -> Result<PayResult, Stor
     let upstream = quote.scenario.is_none() && quote.upstream_code.is_some();
     // A repeat answers the first payment, even past expiry or with the upstream unavailable. For
     // a fresh sandbox quote, placing the payment finds a repeat by itself (no read needed).
+    // The store calls below are boxed: this future lives as long as a payment does, its wait on a
+    // slow upstream included, and unboxed it would hold the largest state of every path
+    // (docs/performance.md, "Slow upstream").
     if upstream || quote.is_expired(now) {
-        if let Some(existing) = state.store.payment_by_tr_id(quote.tr_id).await? {
-            return first_payment(state, quote, existing).await;
+        if let Some(existing) = Box::pin(state.store.payment_by_tr_id(quote.tr_id)).await? {
+            return Box::pin(first_payment(state, quote, existing)).await;
         }
     }
     if quote.is_expired(now) {
@@ -340,7 +343,7 @@ pub async fn pay_quote(state: &AppState, quote: Quote) -> Result<PayResult, Stor
         });
     }
     if upstream {
-        return pay_upstream(state, quote, now).await;
+        return Box::pin(pay_upstream(state, quote, now)).await;
     }
     let scenario = quote.scenario.unwrap_or(PaymentScenario::Pending {
         answer: Rc::Pending,
@@ -365,24 +368,23 @@ pub async fn pay_quote(state: &AppState, quote: Quote) -> Result<PayResult, Stor
     };
     let placed = match immediate {
         Some(outcome) => {
-            state
-                .store
-                .place_and_settle(quote.tr_id, resolve_at, outcome)
-                .await
+            Box::pin(
+                state
+                    .store
+                    .place_and_settle(quote.tr_id, resolve_at, outcome),
+            )
+            .await
         }
-        None => state.store.place_payment(quote.tr_id, resolve_at).await,
+        None => Box::pin(state.store.place_payment(quote.tr_id, resolve_at)).await,
     };
-    let (quote, payment) = match placed_or_answer(state, quote, placed).await? {
+    let (quote, payment) = match Box::pin(placed_or_answer(state, quote, placed)).await? {
         Ok(placed) => placed,
         Err(answer) => return Ok(answer),
     };
     let payment = match scenario {
         PaymentScenario::Pending { answer, then } => {
             let resolve_at = then.map(|_| resolve_at);
-            state
-                .store
-                .mark_pending(payment.id, answer, resolve_at)
-                .await?
+            Box::pin(state.store.mark_pending(payment.id, answer, resolve_at)).await?
         }
         _ => payment,
     };
@@ -491,15 +493,31 @@ async fn pay_upstream(state: &AppState, quote: Quote, now: i64) -> Result<PayRes
             .first()
             .copied()
             .unwrap_or(10);
-    let placed = state.store.place_payment(quote.tr_id, first_check).await;
-    let (quote, payment) = match placed_or_answer(state, quote, placed).await? {
+    let placed = {
+        // In turn with the other upstream payments: a burst of them does not queue ahead of
+        // every other request at the database writer.
+        let _turn = state.upstreams.write_turn().await;
+        Box::pin(state.store.place_payment(quote.tr_id, first_check)).await
+    };
+    let (quote, payment) = match Box::pin(placed_or_answer(state, quote, placed)).await? {
         Ok(placed) => placed,
         Err(answer) => return Ok(answer),
     };
     // The hold is durable: from here on, whatever happens, the resolver finishes the payment.
     let outcome = up.connector.pay(&upstream_payment(&quote)).await;
     drop(permit);
-    let payment = apply_outcome(state, &quote, &payment, outcome, None, &up.breaker).await?;
+    let payment = {
+        let _turn = state.upstreams.write_turn().await;
+        Box::pin(apply_outcome(
+            state,
+            &quote,
+            &payment,
+            outcome,
+            None,
+            &up.breaker,
+        ))
+        .await?
+    };
     Ok(PayResult::Payment {
         quote: Box::new(quote),
         payment,

@@ -343,6 +343,8 @@ async fn handle(state: AppState, peer: SocketAddr, kind: Option<String>, req: Re
             .into_response()
         }
     };
+    // Nothing of the request is needed any more: not kept for as long as the answer takes.
+    drop((parts, bytes));
     dispatch(&state, peer, format, kind, fields)
         .await
         .into_response()
@@ -426,7 +428,10 @@ async fn dispatch(
         Ok(t) => t,
         Err(e) => return format_error(format, StatusCode::BAD_REQUEST, &e.describe(), &echo, None),
     };
-    let member = match state.store.member_by_username(&username).await {
+    // The store call and each command's future are boxed: this future (allocated for as long as
+    // the request runs, a payment's wait on a slow upstream included) holds pointers, not the
+    // largest state of every command (docs/performance.md, "Slow upstream").
+    let member = match Box::pin(state.store.member_by_username(&username)).await {
         Ok(m) => m,
         Err(e) => return internal_error(format, &echo, None, &e),
     };
@@ -462,7 +467,7 @@ async fn dispatch(
         );
     }
     match command {
-        Command::Inquiry => inquiry(state, format, &member, mode, &f, &mut echo).await,
+        Command::Inquiry => Box::pin(inquiry(state, format, &member, mode, &f, &mut echo)).await,
         Command::Pay => {
             let tr_id = match x.parse::<i64>() {
                 Ok(t) if t > 0 => t,
@@ -476,13 +481,13 @@ async fn dispatch(
                     )
                 }
             };
-            pay(state, format, &member, mode, tr_id).await
+            Box::pin(pay(state, format, &member, mode, tr_id)).await
         }
         Command::Status => match f.req("ref_id", true) {
-            Ok(ref_id) => check_status(state, format, &member, mode, &ref_id).await,
+            Ok(ref_id) => Box::pin(check_status(state, format, &member, mode, &ref_id)).await,
             Err(e) => format_error(format, StatusCode::BAD_REQUEST, &e.describe(), &echo, who),
         },
-        Command::PriceList => price_list(state, format, &member, kind, &f).await,
+        Command::PriceList => Box::pin(price_list(state, format, &member, kind, &f)).await,
     }
 }
 

@@ -12,6 +12,7 @@ pub mod isikuota;
 mod log;
 pub mod pdf;
 pub mod resolver;
+pub mod server;
 mod upstream_hooks;
 pub mod upstreams;
 pub mod webhooks;
@@ -25,7 +26,6 @@ use axum::routing::{any, get, post};
 use axum::Router;
 use loket_core::QuoteLifetime;
 use loket_store::Store;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Everything a request handler needs.
@@ -59,7 +59,8 @@ impl AppState {
         if let Some(q) = self.quotes.get(tr_id) {
             return Ok(Some(q));
         }
-        self.store.quote(tr_id).await
+        // Boxed: the store's future is large and would size every payment's (gateway::pay).
+        Box::pin(self.store.quote(tr_id)).await
     }
 }
 
@@ -152,10 +153,8 @@ pub async fn serve(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let resolver = tokio::spawn(resolver::run(state.clone(), stop_rx.clone()));
     let webhooks = tokio::spawn(webhooks::run(state.clone(), stop_rx));
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let opts = state.config.limits.server_options();
+    let result = server::serve_router(listener, router(state), opts, shutdown).await;
     let _ = stop_tx.send(true);
     let _ = resolver.await;
     let _ = webhooks.await;

@@ -3,7 +3,7 @@
 //! breaker around it. Records are re-read every few seconds, so `loket upstream ...` and
 //! `loket route ...` take effect on a running server (and on every instance of a cluster).
 
-use loket_billers::{Connector, UpstreamSettings};
+use loket_billers::{Connector, HttpVersion, UpstreamSettings};
 use loket_store::{Store, UpstreamRecord};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
@@ -115,6 +115,8 @@ fn build(record: &UpstreamRecord) -> Result<Upstream, String> {
         secret_key: env_or(&record.secret_key, &record.secret_key_env),
         testing: record.testing,
         timeout_ms: record.timeout_ms.max(1) as u64,
+        http: HttpVersion::parse(&record.http)
+            .map_err(|e| format!("upstream {}: {e}", record.name))?,
     };
     let connector = Connector::from_settings(&settings)?;
     Ok(Upstream {
@@ -131,10 +133,30 @@ fn build(record: &UpstreamRecord) -> Result<Upstream, String> {
     })
 }
 
+/// Most payments to upstreams that write to the database at once (a hold before the call, the
+/// outcome after it). The writer commits jobs in arrival order: 10,000 payments arriving together
+/// would put 10,000 jobs ahead of every other member's request; with this bound at most this many
+/// are ahead, and the rest wait their turn here (docs/performance.md, "Slow upstream").
+pub const PAYMENT_WRITES: usize = 128;
+
 /// The loaded upstreams.
-#[derive(Default)]
 pub struct Upstreams {
     inner: Mutex<Loaded>,
+    /// Held by the one caller reading the records again: when they go stale under load, the
+    /// others go on with the loaded ones instead of all reading the database at once.
+    reloading: tokio::sync::Mutex<()>,
+    /// Turns of upstream payments at the database writer ([`PAYMENT_WRITES`]).
+    writes: Semaphore,
+}
+
+impl Default for Upstreams {
+    fn default() -> Self {
+        Upstreams {
+            inner: Mutex::default(),
+            reloading: tokio::sync::Mutex::default(),
+            writes: Semaphore::new(PAYMENT_WRITES),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -146,20 +168,49 @@ struct Loaded {
 impl Upstreams {
     /// The upstream `name`, if it exists and is enabled.
     pub async fn get(&self, store: &Store, name: &str) -> Option<Arc<Upstream>> {
-        let fresh = {
+        let (fresh, loaded) = {
             let loaded = self.inner.lock().ok()?;
-            loaded.at.is_some_and(|at| at.elapsed() < RELOAD)
+            (
+                loaded.at.is_some_and(|at| at.elapsed() < RELOAD),
+                loaded.at.is_some(),
+            )
         };
         if !fresh {
-            match store.upstreams().await {
-                Ok(records) => self.reload(records),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot reload upstreams; using the loaded ones")
+            // Before the first load everyone waits for it; after it, one caller reloads and the
+            // others use the records it replaces (at most a reload's time older).
+            let guard = if loaded {
+                self.reloading.try_lock().ok()
+            } else {
+                Some(self.reloading.lock().await)
+            };
+            let still_stale = self
+                .inner
+                .lock()
+                .ok()?
+                .at
+                .is_none_or(|at| at.elapsed() >= RELOAD);
+            if guard.is_some() && still_stale {
+                // Boxed: the store's future is large, and this one lives inside every payment.
+                match Box::pin(store.upstreams()).await {
+                    Ok(records) => self.reload(records),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot reload upstreams; using the loaded ones");
+                        if let Ok(mut l) = self.inner.lock() {
+                            // Try again after RELOAD, not at every call.
+                            l.at = Some(Instant::now());
+                        }
+                    }
                 }
             }
         }
         let loaded = self.inner.lock().ok()?;
         loaded.by_name.get(name).cloned()
+    }
+
+    /// A turn to write an upstream payment's hold or outcome (see [`PAYMENT_WRITES`]); waiters
+    /// are served in order. Hold it for the one write.
+    pub async fn write_turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.writes.acquire().await.ok()
     }
 
     /// Keep the handles (and their breakers) of unchanged records; rebuild changed ones.

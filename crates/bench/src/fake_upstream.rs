@@ -120,14 +120,53 @@ pub fn router(counters: Arc<Counters>, pay_delay: Duration) -> Router {
         })
 }
 
-/// Serve the fake on `listener` until `shutdown` completes.
+/// Most HTTP/2 streams one client connection may hold open at the fake: more than any
+/// scenario's payments in flight, so that the fake never limits them.
+pub const MAX_STREAMS: u32 = 1_000_000;
+
+/// Serve the fake on `listener` until `shutdown` completes: HTTP/1.1, and cleartext HTTP/2 with
+/// prior knowledge (h2c) with up to [`MAX_STREAMS`] streams per connection (loket's
+/// `http = "http2"` upstreams send all their payments over one connection).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     counters: Arc<Counters>,
     pay_delay: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(counters, pay_delay))
-        .with_graceful_shutdown(shutdown)
-        .await
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto::Builder;
+    use tower::Service;
+    let app = router(counters, pay_delay);
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http2().max_concurrent_streams(MAX_STREAMS);
+    let builder = Arc::new(builder);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.as_mut() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service =
+            hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                app.clone().call(req)
+            });
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let _ = watcher
+                .watch(builder.serve_connection(TokioIo::new(stream), service))
+                .await;
+        });
+    }
+    graceful.shutdown().await;
+    Ok(())
 }

@@ -418,7 +418,7 @@ impl Harness {
             .map_err(|e| format!("not run: {e}"))?;
         let config = format!(
             "[[upstream]]\nname = \"slow\"\nkind = \"iak\"\nbase_url = \"{}\"\nusername = \"benchup\"\n\
-             api_key = \"benchkey\"\nmax_concurrency = 20000\ntimeout_ms = 30000\n\n\
+             api_key = \"benchkey\"\nmax_concurrency = 20000\ntimeout_ms = 30000\nhttp = \"http2\"\n\n\
              [[route]]\nproduct = \"PGAS\"\nupstream = \"slow\"\n",
             upstream.base_url
         );
@@ -459,12 +459,14 @@ impl Harness {
         upstream.stop().await;
         let mut r = r.map_err(|e| format!("not run: {e}{log}"))?;
         if let Some(limit) = fd_limit {
-            let needed = 2 * r.payments as u64 + 64;
+            // A member connection each; the upstream's streams share one HTTP/2 connection.
+            let needed = r.payments as u64 + 64;
             if limit < needed {
                 r.notes.push(format!(
                     "loket's open-files limit is {limit}; {} payments in flight hold about {needed} \
-                     descriptors in loket (a member connection and an upstream connection each), so \
-                     this machine's limit, not loket, caps what can be in flight at once",
+                     descriptors in loket (a member connection each, the upstream's HTTP/2 \
+                     connection shared), so this machine's limit, not loket, caps what can be in \
+                     flight at once",
                     r.payments
                 ));
             }

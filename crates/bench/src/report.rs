@@ -630,6 +630,27 @@ impl Report {
                         fmt_us(lag.max_us)
                     );
                 }
+                if !s.inquiry_windows.is_empty() {
+                    let worst: Vec<String> = s
+                        .inquiry_windows
+                        .iter()
+                        .map(|w| {
+                            format!(
+                                "{:+.2} s: {} sent, p99 {}, max {}",
+                                w.from_secs,
+                                w.count,
+                                fmt_us(w.p99_us),
+                                fmt_us(w.max_us)
+                            )
+                        })
+                        .collect();
+                    let _ = writeln!(
+                        md,
+                        "| their worst {} ms windows (by send time from the burst's start; send to answer) | {} |",
+                        crate::slow::WINDOW.as_millis(),
+                        worst.join("; ")
+                    );
+                }
                 let _ = writeln!(md, "| quoting phase (live inquiries via the upstream, closed loop) | {:.0}/s, p99 {}, {} errors |",
                     s.setup.throughput, fmt_us(s.setup.latency.p99_us), s.setup.error_count);
                 if !s.pay_errors.is_empty() {

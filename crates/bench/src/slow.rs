@@ -62,11 +62,86 @@ pub struct SlowResult {
     pub setup: LoadResult,
     /// The other member's sandbox inquiries during the burst.
     pub inquiries: LoadResult,
+    /// Their slowest moments: 250 ms windows (by send time, from the burst's start; negative
+    /// before it), worst p99 first.
+    pub inquiry_windows: Vec<Window>,
     /// The server's peak RSS over the scenario (VmHWM), KiB, when known.
     pub server_peak_rss_kb: Option<u64>,
     /// The server's RSS sampled during the burst (max of the samples), KiB.
     pub server_burst_rss_kb: Option<u64>,
     pub notes: Vec<String>,
+}
+
+/// The other member's inquiries sent within one window of the scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct Window {
+    /// Start of the window, seconds from the burst's first payment (negative: before it).
+    pub from_secs: f64,
+    pub count: usize,
+    /// Their service time (send to answer; the generator's own lag excluded), µs.
+    pub p99_us: u64,
+    pub max_us: u64,
+}
+
+/// Length of a [`Window`].
+pub const WINDOW: Duration = Duration::from_millis(250);
+
+/// The `n` windows with the worst p99 of `log` (send time, service time), relative to `start`.
+fn worst_windows(log: &[(Instant, Duration)], start: Instant, n: usize) -> Vec<Window> {
+    let mut by_window: BTreeMap<i64, Vec<u64>> = BTreeMap::new();
+    let w = WINDOW.as_secs_f64();
+    for (at, took) in log {
+        let offset = if *at >= start {
+            at.duration_since(start).as_secs_f64()
+        } else {
+            -start.duration_since(*at).as_secs_f64()
+        };
+        by_window
+            .entry((offset / w).floor() as i64)
+            .or_default()
+            .push(micros(*took));
+    }
+    let mut windows: Vec<Window> = by_window
+        .into_iter()
+        .map(|(k, mut v)| {
+            v.sort_unstable();
+            let p99 = v[((v.len() as f64 * 0.99).ceil() as usize).clamp(1, v.len()) - 1];
+            Window {
+                from_secs: k as f64 * w,
+                count: v.len(),
+                p99_us: p99,
+                max_us: v[v.len() - 1],
+            }
+        })
+        .collect();
+    windows.sort_by_key(|w| std::cmp::Reverse(w.p99_us));
+    windows.truncate(n);
+    windows
+}
+
+/// The other member's inquiries, each one's send time and service time kept.
+struct TimedFlow<F> {
+    inner: F,
+    log: Arc<std::sync::Mutex<Vec<(Instant, Duration)>>>,
+}
+
+impl<F: crate::load::Flow> crate::load::Flow for TimedFlow<F> {
+    fn phases(&self) -> &'static [&'static str] {
+        self.inner.phases()
+    }
+
+    fn capacity(&self) -> Option<usize> {
+        self.inner.capacity()
+    }
+
+    async fn run(&self, http: &HttpClient, i: usize) -> crate::stats::Op {
+        let t0 = Instant::now();
+        let op = self.inner.run(http, i).await;
+        if let Ok(mut log) = self.log.lock() {
+            log.push((t0, t0.elapsed()));
+        }
+        op
+    }
 }
 
 /// Run the scenario against `base` (a loket whose PGAS route goes to the fake upstream whose
@@ -171,14 +246,18 @@ pub async fn run_slow(
 
     // The other member: sandbox inquiries at a fixed rate, from before the burst until after it.
     let stop = Stop::new();
-    let other_flow = Arc::new(IakInquiryFlow::prepare(
-        &[base.to_string()],
-        std::slice::from_ref(other),
-        KeyKind::Sandbox,
-        &format!("so{tag}"),
-        (opts.inquiry_rate * 600.0) as usize + 16,
-        false,
-    )?);
+    let inquiry_log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let other_flow = Arc::new(TimedFlow {
+        inner: IakInquiryFlow::prepare(
+            &[base.to_string()],
+            std::slice::from_ref(other),
+            KeyKind::Sandbox,
+            &format!("so{tag}"),
+            (opts.inquiry_rate * 600.0) as usize + 16,
+            false,
+        )?,
+        log: inquiry_log.clone(),
+    });
     let inquiry_spec = LoadSpec {
         mode: LoadMode::Open {
             rate: opts.inquiry_rate,
@@ -291,6 +370,10 @@ pub async fn run_slow(
         .map_err(|e| format!("the inquiry generator failed: {e}"))?
         .map_err(|e| format!("the inquiry generator failed: {e}"))?;
 
+    let inquiry_windows = inquiry_log
+        .lock()
+        .map(|log| worst_windows(&log, burst_start, 3))
+        .unwrap_or_default();
     let upstream_max_in_flight = match upstream_stats {
         Some(url) => {
             let a = HttpClient::new(1).get(&endpoint(url, "")?).await?;
@@ -308,6 +391,7 @@ pub async fn run_slow(
         listen_overflows,
         setup,
         inquiries,
+        inquiry_windows,
         server_peak_rss_kb: server_pid.and_then(|p| proc_status_kb(p, "VmHWM")),
         server_burst_rss_kb,
         notes,

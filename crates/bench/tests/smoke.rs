@@ -229,6 +229,8 @@ async fn every_scenario_runs_and_the_report_renders() {
             breaker_failures: 5,
             breaker_cooldown_secs: 30,
             enabled: true,
+            // As the harness configures it: all payments over one h2c connection.
+            http: "http2".into(),
         })
         .await
         .unwrap();

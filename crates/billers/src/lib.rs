@@ -44,6 +44,47 @@ pub const KINDS: [&str; 4] = ["iak", "isikuota", "digiflazz", "sandbox"];
 /// Per-call timeout when the settings give none (0): 30 s, as IAK recommends to its clients.
 pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 
+/// The HTTP versions an upstream can be spoken to with (`http` of an upstream's settings).
+pub const HTTP_VERSIONS: [&str; 3] = ["auto", "http1", "http2"];
+
+/// Which HTTP loket speaks to an upstream (docs/upstreams.md, "HTTP versions").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HttpVersion {
+    /// HTTP/1.1 to an `http://` upstream; to an `https://` one whatever TLS negotiates (ALPN: h2
+    /// when the server offers it, else HTTP/1.1).
+    #[default]
+    Auto,
+    /// HTTP/1.1 only, whatever the scheme: one connection per request in flight.
+    Http1,
+    /// HTTP/2 only: cleartext h2c with prior knowledge to an `http://` upstream, h2 over TLS to an
+    /// `https://` one. The requests in flight share one connection as streams, so thousands of
+    /// slow payments need no socket each.
+    Http2,
+}
+
+impl HttpVersion {
+    /// From its name in the config and the database: `auto`, `http1` or `http2`.
+    pub fn parse(s: &str) -> Result<HttpVersion, String> {
+        match s {
+            "auto" | "" => Ok(HttpVersion::Auto),
+            "http1" => Ok(HttpVersion::Http1),
+            "http2" => Ok(HttpVersion::Http2),
+            other => Err(format!(
+                "unknown http version {other:?} (expected one of {})",
+                HTTP_VERSIONS.join(", ")
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpVersion::Auto => "auto",
+            HttpVersion::Http1 => "http1",
+            HttpVersion::Http2 => "http2",
+        }
+    }
+}
+
 /// How to reach one upstream. `Debug` redacts `api_key` and `secret_key`.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct UpstreamSettings {
@@ -63,6 +104,8 @@ pub struct UpstreamSettings {
     pub testing: bool,
     /// Per-call timeout; 0 means [`DEFAULT_TIMEOUT_MS`].
     pub timeout_ms: u64,
+    /// HTTP/1.1, HTTP/2 or negotiated.
+    pub http: HttpVersion,
 }
 
 impl fmt::Debug for UpstreamSettings {
@@ -77,6 +120,7 @@ impl fmt::Debug for UpstreamSettings {
             .field("secret_key", &redacted(&self.secret_key))
             .field("testing", &self.testing)
             .field("timeout_ms", &self.timeout_ms)
+            .field("http", &self.http)
             .finish()
     }
 }
@@ -88,6 +132,20 @@ impl UpstreamSettings {
             0 => Duration::from_millis(DEFAULT_TIMEOUT_MS),
             ms => Duration::from_millis(ms),
         }
+    }
+
+    /// The HTTP client of a remote connector: no proxy from the environment, the HTTP version
+    /// of [`UpstreamSettings::http`]. Its connections are shared by the connector's clones.
+    pub fn http_client(&self) -> Result<reqwest::Client, String> {
+        let builder = reqwest::Client::builder().no_proxy();
+        let builder = match self.http {
+            HttpVersion::Auto => builder,
+            HttpVersion::Http1 => builder.http1_only(),
+            HttpVersion::Http2 => builder.http2_prior_knowledge(),
+        };
+        builder
+            .build()
+            .map_err(|e| format!("upstream {}: http client: {e}", self.name))
     }
 
     /// The checks every remote connector needs: a name, an `http(s)://` base URL, a username and
@@ -209,6 +267,7 @@ mod tests {
             secret_key: "s3cr3t-value".into(),
             testing: true,
             timeout_ms: 0,
+            http: HttpVersion::Auto,
         }
     }
 
@@ -261,6 +320,24 @@ mod tests {
         assert!(!dbg.contains("s3cr3t"), "{dbg}");
         assert!(dbg.contains("<redacted>"), "{dbg}");
         assert!(dbg.contains("user"), "{dbg}");
+    }
+
+    #[test]
+    fn http_versions() {
+        for name in HTTP_VERSIONS {
+            assert_eq!(HttpVersion::parse(name).unwrap().as_str(), name);
+        }
+        assert_eq!(HttpVersion::parse("").unwrap(), HttpVersion::Auto);
+        let err = HttpVersion::parse("h3").unwrap_err();
+        assert!(err.contains("http2"), "{err}");
+        for kind in ["iak", "isikuota", "digiflazz"] {
+            for http in [HttpVersion::Auto, HttpVersion::Http1, HttpVersion::Http2] {
+                let mut s = settings(kind);
+                s.http = http;
+                assert!(Connector::from_settings(&s).is_ok(), "{kind} {http:?}");
+                assert!(format!("{s:?}").contains(&format!("{http:?}")));
+            }
+        }
     }
 
     #[test]

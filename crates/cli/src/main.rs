@@ -227,6 +227,10 @@ struct UpstreamArgs {
     breaker_failures: i64,
     #[arg(long, default_value_t = 30)]
     breaker_cooldown_secs: i64,
+    /// HTTP to the upstream: auto (HTTP/1.1; h2 when TLS negotiates it), http1, or http2 (h2c
+    /// with prior knowledge to an http:// upstream): many requests in flight share a connection.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "http1", "http2"])]
+    http: String,
     /// Keep it, but do not route to it.
     #[arg(long)]
     disabled: bool,
@@ -473,6 +477,7 @@ fn init_logging() {
 
 async fn serve(cli: &Cli, args: &ServeArgs) -> Fallible<()> {
     init_logging();
+    loket_api::server::disable_transparent_huge_pages();
     let mut config = load_config(cli)?;
     if let Some(listen) = &args.listen {
         config.listen = listen.clone();
@@ -482,7 +487,7 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> Fallible<()> {
     }
     let store = open_store(&config).await?;
     load_upstreams(&store, &config).await?;
-    let listener = tokio::net::TcpListener::bind(&config.listen)
+    let listener = loket_api::server::bind(&config.listen, config.limits.listen_backlog)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
@@ -841,6 +846,8 @@ async fn load_upstreams(store: &Store, config: &Config) -> Fallible<()> {
         if !UPSTREAM_KINDS.contains(&u.kind.as_str()) {
             return Err(format!("upstream {}: unknown kind {:?}", u.name, u.kind));
         }
+        loket_billers::HttpVersion::parse(&u.http)
+            .map_err(|e| format!("upstream {}: {e}", u.name))?;
         store
             .put_upstream(u.record(true))
             .await
@@ -884,6 +891,7 @@ async fn upstream(store: &Store, cmd: &UpstreamCommand) -> Fallible<()> {
                 max_concurrency: a.max_concurrency,
                 breaker_failures: a.breaker_failures,
                 breaker_cooldown_secs: a.breaker_cooldown_secs,
+                http: a.http.clone(),
             }
             .record(!a.disabled);
             store

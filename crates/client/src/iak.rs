@@ -95,6 +95,13 @@ impl IakClient {
         }
     }
 
+    /// Send through `http` instead of a client of its own (e.g. one speaking HTTP/2; see
+    /// `loket_billers::UpstreamSettings::http_client`).
+    pub fn with_http_client(mut self, http: reqwest::Client) -> Self {
+        self.http = http;
+        self
+    }
+
     pub fn with_format(mut self, f: Format) -> Self {
         self.format = f;
         self

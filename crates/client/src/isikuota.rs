@@ -80,6 +80,12 @@ impl IsikuotaClient {
         }
     }
 
+    /// Send through `http` instead of a client of its own (e.g. one speaking HTTP/2).
+    pub fn with_http_client(mut self, http: reqwest::Client) -> Self {
+        self.http = http;
+        self
+    }
+
     pub fn with_timeout(mut self, d: Duration) -> Self {
         self.timeout = d;
         self

@@ -88,6 +88,8 @@ pub struct UpstreamRecord {
     pub breaker_failures: i64,
     pub breaker_cooldown_secs: i64,
     pub enabled: bool,
+    /// `auto` | `http1` | `http2` (docs/upstreams.md, "HTTP versions").
+    pub http: String,
 }
 
 impl std::fmt::Debug for UpstreamRecord {

@@ -28,6 +28,7 @@ fn upstream(name: &str, kind: &str) -> UpstreamRecord {
         breaker_failures: 3,
         breaker_cooldown_secs: 10,
         enabled: true,
+        http: "auto".into(),
     }
 }
 

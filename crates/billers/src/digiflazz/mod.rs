@@ -58,10 +58,7 @@ impl DigiflazzConnector {
     /// flag and the per-call timeout. Proxy environment variables are not used.
     pub fn from_settings(s: &UpstreamSettings) -> Result<Self, String> {
         s.check_remote()?;
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .map_err(|e| format!("upstream {}: http client: {e}", s.name))?;
+        let http = s.http_client()?;
         Ok(DigiflazzConnector {
             name: s.name.clone(),
             http,

@@ -29,6 +29,7 @@ fn connector(base_url: &str, testing: bool) -> DigiflazzConnector {
         secret_key: SECRET.into(),
         testing,
         timeout_ms: 400,
+        ..Default::default()
     })
     .unwrap()
 }

@@ -33,10 +33,12 @@ impl IakConnector {
     }
 
     /// A JSON client on `base_url`, signing with `username` and `api_key`, with the settings'
-    /// per-call timeout.
+    /// per-call timeout and HTTP version.
     pub fn from_settings(s: &UpstreamSettings) -> Result<Self, String> {
         s.check_remote()?;
-        let client = IakClient::new(&s.base_url, &s.username, &s.api_key).with_timeout(s.timeout());
+        let client = IakClient::new(&s.base_url, &s.username, &s.api_key)
+            .with_http_client(s.http_client()?)
+            .with_timeout(s.timeout());
         Ok(IakConnector::new(&s.name, client))
     }
 

@@ -29,6 +29,7 @@ fn connector(base_url: &str) -> IakConnector {
         secret_key: String::new(),
         testing: false,
         timeout_ms: 400,
+        ..Default::default()
     })
     .unwrap()
 }

@@ -65,6 +65,7 @@ impl IsikuotaConnector {
             return Err(format!("upstream {}: secret_key is empty", s.name));
         }
         let client = IsikuotaClient::new(&s.base_url, &s.username, &s.api_key, &s.secret_key)
+            .with_http_client(s.http_client()?)
             .with_timeout(s.timeout());
         Ok(IsikuotaConnector::new(
             &s.name,

@@ -28,6 +28,7 @@ fn connector(base_url: &str) -> IsikuotaConnector {
         secret_key: SECRET.into(),
         testing: true,
         timeout_ms: 400,
+        ..Default::default()
     })
     .unwrap()
 }

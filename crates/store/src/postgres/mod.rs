@@ -44,7 +44,13 @@ use std::time::Duration;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{IsolationLevel, NoTls};
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/postgres/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/postgres/0002_upstream_http.sql"),
+    ),
+];
 
 /// Connections per instance unless the URL says `pool_max_size=N`.
 pub const DEFAULT_POOL_SIZE: usize = 16;

@@ -6,7 +6,7 @@ use loket_core::Rupiah;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Row;
 
-const COLUMNS: &str = "name, kind, base_url, username, api_key, api_key_env, secret_key, secret_key_env, testing, timeout_ms, max_concurrency, breaker_failures, breaker_cooldown_secs, enabled";
+const COLUMNS: &str = "name, kind, base_url, username, api_key, api_key_env, secret_key, secret_key_env, testing, timeout_ms, max_concurrency, breaker_failures, breaker_cooldown_secs, enabled, http";
 
 fn row_to_upstream(r: &Row) -> std::result::Result<UpstreamRecord, tokio_postgres::Error> {
     Ok(UpstreamRecord {
@@ -24,6 +24,7 @@ fn row_to_upstream(r: &Row) -> std::result::Result<UpstreamRecord, tokio_postgre
         breaker_failures: r.try_get(11)?,
         breaker_cooldown_secs: r.try_get(12)?,
         enabled: r.try_get(13)?,
+        http: r.try_get(14)?,
     })
 }
 
@@ -56,8 +57,8 @@ impl PostgresStore {
         let c = self.client().await?;
         let st = c
             .prepare_cached(&format!(
-                "INSERT INTO upstreams ({COLUMNS}, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
-                 ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, base_url = excluded.base_url, username = excluded.username, api_key = excluded.api_key, api_key_env = excluded.api_key_env, secret_key = excluded.secret_key, secret_key_env = excluded.secret_key_env, testing = excluded.testing, timeout_ms = excluded.timeout_ms, max_concurrency = excluded.max_concurrency, breaker_failures = excluded.breaker_failures, breaker_cooldown_secs = excluded.breaker_cooldown_secs, enabled = excluded.enabled, updated_at = excluded.updated_at"
+                "INSERT INTO upstreams ({COLUMNS}, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+                 ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, base_url = excluded.base_url, username = excluded.username, api_key = excluded.api_key, api_key_env = excluded.api_key_env, secret_key = excluded.secret_key, secret_key_env = excluded.secret_key_env, testing = excluded.testing, timeout_ms = excluded.timeout_ms, max_concurrency = excluded.max_concurrency, breaker_failures = excluded.breaker_failures, breaker_cooldown_secs = excluded.breaker_cooldown_secs, enabled = excluded.enabled, http = excluded.http, updated_at = excluded.updated_at"
             ))
             .await
             .map_err(pg_err)?;
@@ -78,6 +79,7 @@ impl PostgresStore {
                 &u.breaker_failures,
                 &u.breaker_cooldown_secs,
                 &u.enabled,
+                &u.http,
                 &loket_core::jakarta::now(),
             ],
         )

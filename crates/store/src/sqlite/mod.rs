@@ -24,7 +24,13 @@ const WRITE_QUEUE: usize = 16_384;
 /// Most idle read connections kept.
 const MAX_IDLE_READERS: usize = 16;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/sqlite/0002_upstream_http.sql"),
+    ),
+];
 
 type Finish = Box<dyn FnOnce(bool) + Send>;
 type Job = Box<dyn FnOnce(&Connection) -> Finish + Send>;

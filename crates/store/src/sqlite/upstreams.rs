@@ -5,7 +5,7 @@ use crate::{Result, Route, UpstreamRecord};
 use loket_core::Rupiah;
 use rusqlite::{params, Row};
 
-const COLUMNS: &str = "name, kind, base_url, username, api_key, api_key_env, secret_key, secret_key_env, testing, timeout_ms, max_concurrency, breaker_failures, breaker_cooldown_secs, enabled";
+const COLUMNS: &str = "name, kind, base_url, username, api_key, api_key_env, secret_key, secret_key_env, testing, timeout_ms, max_concurrency, breaker_failures, breaker_cooldown_secs, enabled, http";
 
 fn row_to_upstream(r: &Row<'_>) -> rusqlite::Result<UpstreamRecord> {
     Ok(UpstreamRecord {
@@ -23,6 +23,7 @@ fn row_to_upstream(r: &Row<'_>) -> rusqlite::Result<UpstreamRecord> {
         breaker_failures: r.get(11)?,
         breaker_cooldown_secs: r.get(12)?,
         enabled: r.get(13)?,
+        http: r.get(14)?,
     })
 }
 
@@ -51,8 +52,8 @@ impl SqliteStore {
     pub async fn put_upstream(&self, u: UpstreamRecord) -> Result<()> {
         self.write(move |c| {
             exec(c,
-                &format!("INSERT INTO upstreams ({COLUMNS}, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
-                 ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, base_url = excluded.base_url, username = excluded.username, api_key = excluded.api_key, api_key_env = excluded.api_key_env, secret_key = excluded.secret_key, secret_key_env = excluded.secret_key_env, testing = excluded.testing, timeout_ms = excluded.timeout_ms, max_concurrency = excluded.max_concurrency, breaker_failures = excluded.breaker_failures, breaker_cooldown_secs = excluded.breaker_cooldown_secs, enabled = excluded.enabled, updated_at = excluded.updated_at"),
+                &format!("INSERT INTO upstreams ({COLUMNS}, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                 ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, base_url = excluded.base_url, username = excluded.username, api_key = excluded.api_key, api_key_env = excluded.api_key_env, secret_key = excluded.secret_key, secret_key_env = excluded.secret_key_env, testing = excluded.testing, timeout_ms = excluded.timeout_ms, max_concurrency = excluded.max_concurrency, breaker_failures = excluded.breaker_failures, breaker_cooldown_secs = excluded.breaker_cooldown_secs, enabled = excluded.enabled, http = excluded.http, updated_at = excluded.updated_at"),
                 params![
                     u.name,
                     u.kind,
@@ -68,6 +69,7 @@ impl SqliteStore {
                     u.breaker_failures,
                     u.breaker_cooldown_secs,
                     u.enabled,
+                    u.http,
                     loket_core::jakarta::now()
                 ],
             )

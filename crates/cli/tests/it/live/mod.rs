@@ -8,6 +8,7 @@ mod crash;
 mod digiflazz;
 mod fake;
 mod faults;
+mod h2c;
 
 use crate::helpers::*;
 use loket_api::Config;
@@ -55,6 +56,7 @@ pub fn upstream(
         breaker_failures: 5,
         breaker_cooldown_secs: 30,
         enabled: true,
+        http: "auto".into(),
     }
 }
 

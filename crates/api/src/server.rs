@@ -1,0 +1,187 @@
+//! The HTTP listener: HTTP/1.1 and cleartext HTTP/2 with prior knowledge (h2c) on one port, so a
+//! loket in front of another (an upstream with `http = "http2"`) multiplexes its payments over a
+//! few connections. Bounded: at most `max_connections` connections at once (more wait in the
+//! listen backlog), at most `http2_max_streams` requests in flight per HTTP/2 connection.
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::graceful::GracefulShutdown;
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::Service;
+
+/// How the listener serves connections (`[limits]` of the config file).
+#[derive(Debug, Clone, Copy)]
+pub struct ServerOptions {
+    /// Most connections served at once; beyond it, new ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// Most requests in flight on one HTTP/2 connection (`SETTINGS_MAX_CONCURRENT_STREAMS`).
+    pub http2_max_streams: u32,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            max_connections: 16_384,
+            http2_max_streams: 10_000,
+        }
+    }
+}
+
+/// Bind `addr` (`host:port`, the first address it resolves to) with an accept queue of
+/// `backlog` connections (the kernel caps it at `net.core.somaxconn`). `TCP_NODELAY` is set on
+/// the accepted connections.
+pub async fn bind(addr: &str, backlog: u32) -> io::Result<TcpListener> {
+    let resolved = tokio::net::lookup_host(addr)
+        .await?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?;
+    let socket = if resolved.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(resolved)?;
+    socket.listen(backlog.max(1))
+}
+
+/// Serve `router` on `listener` until `shutdown` completes; then stop accepting and wait for the
+/// connections to finish their requests. Handlers see the peer's address as
+/// `ConnectInfo<SocketAddr>`.
+pub async fn serve_router(
+    listener: TcpListener,
+    router: Router,
+    opts: ServerOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let mut h1 = hyper::server::conn::http1::Builder::new();
+    // Half-close: while a request is in flight, hyper does not poll the connection for an early
+    // EOF. That poll reserved a second read buffer per connection (the first one is still
+    // referenced by the request's headers): with 10,000 payments waiting on a slow upstream, the
+    // largest single cost (docs/performance.md, "Slow upstream"). A client that goes away
+    // mid-request is noticed when its answer is written; the request runs to its end either way
+    // (a payment's outcome is written, never cut off halfway).
+    h1.half_close(true);
+    // The smallest buffer hyper allows (8 KiB, twice the largest request head loket expects):
+    // the read buffer otherwise doubles to 16 KiB on the second read of a connection.
+    h1.max_buf_size(8 * 1024);
+    let mut h2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    h2.max_concurrent_streams(opts.http2_max_streams.max(1));
+    let builders = Arc::new((h1, h2));
+    let slots = Arc::new(Semaphore::new(opts.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(s) => s,
+                Err(_) => break,
+            },
+            _ = shutdown.as_mut() => break,
+        };
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of descriptors (EMFILE) and the like: the connection stays queued; try
+                    // again shortly rather than spin.
+                    if !is_connection_error(&e) {
+                        tracing::warn!(error = %e, "accept failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    continue;
+                }
+            },
+            _ = shutdown.as_mut() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(remote));
+            router.clone().call(req)
+        });
+        let builders = builders.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            // An idle connection is this small future until its first bytes arrive; then the
+            // HTTP/1.1 connection inline, or HTTP/2's (larger, rarer) boxed.
+            let Ok(h2c) = starts_with_h2_preface(&stream).await else {
+                return;
+            };
+            let io = TokioIo::new(stream);
+            let served = if h2c {
+                Box::pin(watcher.watch(builders.1.serve_connection(io, service))).await
+            } else {
+                watcher
+                    .watch(builders.0.serve_connection(io, service))
+                    .await
+            };
+            if let Err(e) = served {
+                tracing::trace!(error = %e, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// What a client speaking HTTP/2 with prior knowledge (h2c) sends first.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// How long a connection may take to send the first bytes that tell HTTP/1.1 from HTTP/2 once it
+/// has sent a prefix of HTTP/2's preface.
+const PREFACE_WAIT: Duration = Duration::from_secs(10);
+
+/// Whether the connection's first bytes are HTTP/2's preface, looked at without consuming them
+/// (false for anything else, an early close included: HTTP/1.1 then answers or closes).
+async fn starts_with_h2_preface(stream: &tokio::net::TcpStream) -> io::Result<bool> {
+    let mut buf = [0u8; H2_PREFACE.len()];
+    let deadline = tokio::time::Instant::now() + PREFACE_WAIT;
+    loop {
+        let n = stream.peek(&mut buf).await?;
+        if n == 0 || buf[..n] != H2_PREFACE[..n] {
+            return Ok(false);
+        }
+        if n == H2_PREFACE.len() {
+            return Ok(true);
+        }
+        // A prefix of the preface so far (peek answers at once while those bytes wait): look again
+        // shortly, for a bounded time.
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Turn transparent huge pages off for this process (Linux; elsewhere a no-op). mimalloc asks
+/// for huge pages on its arenas: with thousands of connections each touching a little memory
+/// here and there, whole 2 MiB pages became resident, and 10,000 payments in flight held 600 MiB
+/// instead of 450 (docs/performance.md). Call it before serving.
+pub fn disable_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE takes integer arguments only and changes no memory.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
+/// Errors of one connection (it went away before it was accepted), not of the listener.
+fn is_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}
