@@ -47,6 +47,25 @@ struct Inner {
     config: Mutex<ConfigCache>,
 }
 
+impl Inner {
+    /// Run `f` on a pooled read connection (opened when none is idle), returned to the pool after.
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let pooled = self.readers.lock().map(|mut v| v.pop()).unwrap_or(None);
+        let conn = match pooled {
+            Some(c) => c,
+            None => open_conn(&self.path, false).map_err(db_err)?,
+        };
+        let r = catch_unwind(AssertUnwindSafe(|| f(&conn)))
+            .unwrap_or_else(|_| Err(StoreError::Database("a read job panicked".into())));
+        if let Ok(mut v) = self.readers.lock() {
+            if v.len() < MAX_IDLE_READERS {
+                v.push(conn);
+            }
+        }
+        r
+    }
+}
+
 /// Most member and product lookups (hits and misses) kept in memory; beyond it the cache starts
 /// over (a bound against lookups of made-up usernames).
 const CONFIG_CACHE_ENTRIES: usize = 65_536;
@@ -167,13 +186,13 @@ const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(1
 fn checkpoint_loop(conn: Connection, store: std::sync::Weak<Inner>) {
     loop {
         std::thread::sleep(CHECKPOINT_EVERY);
-        if store.strong_count() == 0 {
-            // The last checkpoint, so that a closed database leaves a short WAL behind.
-            let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-            return;
-        }
+        // After the store is dropped, one last checkpoint leaves a short WAL behind.
+        let last = store.strong_count() == 0;
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+        if last {
+            return;
         }
     }
 }
@@ -295,16 +314,17 @@ impl SqliteStore {
     {
         let (tx, rx) = oneshot::channel::<Result<T>>();
         let job: Job = Box::new(move |conn: &Connection| {
-            let result = if !savepoint {
+            let run = move || {
                 catch_unwind(AssertUnwindSafe(|| f(conn)))
                     .unwrap_or_else(|_| Err(StoreError::Database("a write job panicked".into())))
+            };
+            let result = if !savepoint {
+                run()
             } else {
                 match exec(conn, "SAVEPOINT job", []) {
                     Err(e) => Err(db_err(e)),
                     Ok(_) => {
-                        let r = catch_unwind(AssertUnwindSafe(|| f(conn))).unwrap_or_else(|_| {
-                            Err(StoreError::Database("a write job panicked".into()))
-                        });
+                        let r = run();
                         let rollback = if r.is_ok() {
                             Ok(0)
                         } else {
@@ -341,24 +361,7 @@ impl SqliteStore {
     where
         F: FnOnce(&Connection) -> Result<T>,
     {
-        let pooled = self
-            .inner
-            .readers
-            .lock()
-            .map(|mut v| v.pop())
-            .unwrap_or(None);
-        let conn = match pooled {
-            Some(c) => c,
-            None => open_conn(&self.inner.path, false).map_err(db_err)?,
-        };
-        let r = catch_unwind(AssertUnwindSafe(|| f(&conn)))
-            .unwrap_or_else(|_| Err(StoreError::Database("a read job panicked".into())));
-        if let Ok(mut v) = self.inner.readers.lock() {
-            if v.len() < MAX_IDLE_READERS {
-                v.push(conn);
-            }
-        }
-        r
+        self.inner.with_reader(f)
     }
 
     /// Run `f` with the member/product cache as of the current `config_version`, on a pooled
@@ -385,23 +388,9 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let pooled = inner.readers.lock().map(|mut v| v.pop()).unwrap_or(None);
-            let conn = match pooled {
-                Some(c) => c,
-                None => open_conn(&inner.path, false).map_err(db_err)?,
-            };
-            let r = catch_unwind(AssertUnwindSafe(|| f(&conn)))
-                .unwrap_or_else(|_| Err(StoreError::Database("a read job panicked".into())));
-            if let Ok(mut v) = inner.readers.lock() {
-                if v.len() < MAX_IDLE_READERS {
-                    v.push(conn);
-                }
-            }
-            r
-        })
-        .await
-        .map_err(|e| StoreError::Database(e.to_string()))?
+        tokio::task::spawn_blocking(move || inner.with_reader(f))
+            .await
+            .map_err(|e| StoreError::Database(e.to_string()))?
     }
 
     pub async fn ping(&self) -> Result<()> {
@@ -568,21 +557,31 @@ pub(crate) fn account_id(c: &Connection, code: &str) -> Result<i64> {
     })
 }
 
-pub(crate) fn member_account(c: &Connection, member_id: i64, side: Side) -> Result<i64> {
-    let col = match side {
+/// The `members` column holding the member's account on `side`.
+pub(crate) fn member_account_column(side: Side) -> &'static str {
+    match side {
         Side::Live => "live_account",
         Side::Sandbox => "sandbox_account",
-    };
+    }
+}
+
+/// A member row's read error: no row is [`StoreError::NotFound`].
+pub(crate) fn member_read_err(e: rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound("member"),
+        e => db_err(e),
+    }
+}
+
+pub(crate) fn member_account(c: &Connection, member_id: i64, side: Side) -> Result<i64> {
+    let col = member_account_column(side);
     query_row(
         c,
         &format!("SELECT {col} FROM members WHERE id = ?1"),
         [member_id],
         |r| r.get(0),
     )
-    .map_err(|e| match e {
-        rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound("member"),
-        e => db_err(e),
-    })
+    .map_err(member_read_err)
 }
 
 pub(crate) fn account_balance(c: &Connection, account: i64) -> Result<loket_core::Balance> {

@@ -243,20 +243,14 @@ fn place_and_post(c: &Connection, tr_id: i64, noref: &str, cost: i64) -> Result<
     if Protocol::parse(&protocol) == Some(Protocol::Isikuota) && mode == Mode::Sandbox {
         return Ok(None);
     }
-    let column = match mode {
-        Mode::Live => "live_account",
-        Mode::Sandbox => "sandbox_account",
-    };
+    let column = super::member_account_column(mode);
     let (member, webhook_url, webhook_all): (i64, Option<String>, bool) = query_row(
         c,
         &format!("SELECT {column}, webhook_url, webhook_all FROM members WHERE id = ?1"),
         [member_id],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )
-    .map_err(|e| match e {
-        rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound("member"),
-        e => db_err(e),
-    })?;
+    .map_err(super::member_read_err)?;
     let upstream = upstream_account(c, &biller)?;
     let revenue = super::cached_account_id(c, revenue_code(mode))?;
     let now = loket_core::jakarta::now();
