@@ -13,13 +13,22 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Most requests an open loop keeps outstanding, and so most connections it opens (wrk2's
+/// model: a fixed set of connections sending on one schedule). Four times the closed loops'
+/// connections: room for a server's hiccup to show as latency without the generator turning it
+/// into a storm of new connections. With 4,096 (as before 2026-11-22) the cold start opened
+/// 6,600 connections inside a second and the half-rate runs' p99 measured that storm (1.2-1.5 s
+/// with p50 3 ms): docs/performance.md, round 6.
+pub const OPEN_LOOP_CONNECTIONS: usize = 256;
+
 /// How requests are issued.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum LoadMode {
     /// `concurrency` workers, each with one request in flight at a time.
     Closed { concurrency: usize },
-    /// `rate` operations per second on a fixed schedule; at most `max_in_flight` outstanding
-    /// (beyond that, requests leave late, and their lateness counts in their latency).
+    /// `rate` operations per second on a fixed schedule; at most `max_in_flight` outstanding,
+    /// each on a connection of its own (beyond that, requests leave late, and their lateness
+    /// counts in their latency).
     Open { rate: f64, max_in_flight: usize },
 }
 
@@ -27,7 +36,10 @@ impl LoadMode {
     pub fn describe(&self) -> String {
         match self {
             LoadMode::Closed { concurrency } => format!("closed loop, {concurrency} connections"),
-            LoadMode::Open { rate, .. } => format!("open loop, {rate:.0}/s"),
+            LoadMode::Open {
+                rate,
+                max_in_flight,
+            } => format!("open loop, {rate:.0}/s, ≤ {max_in_flight} connections"),
         }
     }
 }
@@ -55,11 +67,12 @@ impl LoadSpec {
         }
     }
 
+    /// An open loop with at most [`OPEN_LOOP_CONNECTIONS`] requests outstanding.
     pub fn open(rate: f64, warmup: Duration, duration: Duration) -> LoadSpec {
         LoadSpec {
             mode: LoadMode::Open {
                 rate,
-                max_in_flight: 4096,
+                max_in_flight: OPEN_LOOP_CONNECTIONS,
             },
             warmup,
             duration,

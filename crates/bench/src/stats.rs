@@ -143,7 +143,7 @@ impl Summary {
 pub struct LoadResult {
     /// What was driven, e.g. `IAK inquiry (sandbox)`.
     pub name: String,
-    /// `closed loop, 64 connections` or `open loop, 5000/s`.
+    /// `closed loop, 64 connections` or `open loop, 5000/s, ≤ 256 connections`.
     pub mode: String,
     /// The open loop's target rate (operations per second).
     pub target_rate: Option<f64>,
