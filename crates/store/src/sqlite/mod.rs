@@ -181,15 +181,37 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 /// How often the checkpointer copies the WAL back into the database file.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Checkpoint the WAL (PASSIVE: never waits for the writer or readers, copies what it can; the
-/// writer rewinds the WAL once all of it is copied) until the store is dropped.
-fn checkpoint_loop(conn: Connection, store: std::sync::Weak<Inner>) {
+/// WAL frames (4 KiB pages) beyond which the writer is asked to finish the checkpoint itself so
+/// that the WAL starts over (8 MiB).
+const WAL_REWIND_FRAMES: i64 = 2048;
+
+/// Bytes a rewound WAL file is truncated to (SQLite's `journal_size_limit`).
+const WAL_SIZE_LIMIT: i64 = 32 << 20;
+
+/// Checkpoint the WAL (PASSIVE: never waits for the writer or readers, copies what it can) until
+/// the store is dropped.
+///
+/// A PASSIVE checkpoint alone cannot bound the WAL under steady load: SQLite starts the WAL over
+/// only when a write transaction begins with every frame already copied, and the writer appends
+/// new frames while the checkpointer copies, so that moment never comes (measured: 145 MB of WAL
+/// after 12 s of 2,000 inquiries/s, and every checkpoint sorting a longer WAL index). So once
+/// the WAL holds [`WAL_REWIND_FRAMES`], the writer is asked (`rewind`) to copy the few frames
+/// left between two batches, when nothing else can append; its next transaction then rewinds.
+fn checkpoint_loop(
+    conn: Connection,
+    store: std::sync::Weak<Inner>,
+    rewind: Arc<std::sync::atomic::AtomicBool>,
+) {
     loop {
         std::thread::sleep(CHECKPOINT_EVERY);
         // After the store is dropped, one last checkpoint leaves a short WAL behind.
         let last = store.strong_count() == 0;
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "WAL checkpoint failed");
+        match checkpoint(&conn) {
+            Ok(frames) if frames >= WAL_REWIND_FRAMES => {
+                rewind.store(true, std::sync::atomic::Ordering::Relaxed)
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
         }
         if last {
             return;
@@ -197,7 +219,20 @@ fn checkpoint_loop(conn: Connection, store: std::sync::Weak<Inner>) {
     }
 }
 
-fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
+/// One PASSIVE checkpoint: the WAL's frames afterwards (-1 when another checkpoint was running).
+fn checkpoint(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        let busy: i64 = r.get(0)?;
+        let frames: i64 = r.get(1)?;
+        Ok(if busy != 0 { -1 } else { frames })
+    })
+}
+
+fn writer_loop(
+    conn: Connection,
+    mut rx: mpsc::Receiver<Job>,
+    rewind: Arc<std::sync::atomic::AtomicBool>,
+) {
     while let Some(first) = rx.blocking_recv() {
         let mut batch = Vec::with_capacity(16);
         batch.push(first);
@@ -227,6 +262,16 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
         };
         for finish in finishers {
             finish(committed);
+        }
+        // Between batches nothing else appends to the WAL: a checkpoint here copies what the
+        // checkpointer could not reach yet, so the next transaction starts the WAL over.
+        if rewind.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            match checkpoint(&conn) {
+                // Another checkpoint held the lock: ask again after the next batch.
+                Ok(-1) => rewind.store(true, std::sync::atomic::Ordering::Relaxed),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "WAL checkpoint on the writer failed"),
+            }
         }
     }
 }
@@ -262,10 +307,14 @@ impl SqliteStore {
         // queued behind it.
         conn.pragma_update(None, "wal_autocheckpoint", 0)
             .map_err(db_err)?;
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)
+            .map_err(db_err)?;
+        let rewind = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (tx, rx) = mpsc::channel::<Job>(WRITE_QUEUE);
+        let writer_rewind = rewind.clone();
         std::thread::Builder::new()
             .name("loket-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer_loop(conn, rx, writer_rewind))
             .map_err(|e| StoreError::Database(e.to_string()))?;
         let store = SqliteStore {
             inner: Arc::new(Inner {
@@ -282,7 +331,7 @@ impl SqliteStore {
         let weak = Arc::downgrade(&store.inner);
         std::thread::Builder::new()
             .name("loket-sqlite-checkpointer".into())
-            .spawn(move || checkpoint_loop(checkpointer, weak))
+            .spawn(move || checkpoint_loop(checkpointer, weak, rewind))
             .map_err(|e| StoreError::Database(e.to_string()))?;
         Ok(store)
     }
