@@ -10,9 +10,9 @@ use std::sync::Arc;
 /// Quotes written; each carries a ~12 KiB description (three overflow pages and more).
 const QUOTES: usize = 8_000;
 const WRITERS: usize = 32;
-/// The WAL may reach the rewind threshold (8 MiB) plus what arrives before the writer acts on
+/// The WAL may reach the rewind threshold (32 MiB) plus what arrives before the writer acts on
 /// it; far less than the ~100 MB written.
-const WAL_BOUND: u64 = 48 << 20;
+const WAL_BOUND: u64 = 64 << 20;
 
 fn quote(member_id: i64, ref_id: String, desc: &serde_json::Value) -> Quote {
     let created_at = loket_core::jakarta::now();

@@ -182,11 +182,15 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// WAL frames (4 KiB pages) beyond which the writer is asked to finish the checkpoint itself so
-/// that the WAL starts over (8 MiB).
-const WAL_REWIND_FRAMES: i64 = 2048;
+/// that the WAL starts over (32 MiB). Each time costs the writer one checkpoint (3-12 ms
+/// measured, mostly the database file's fsync) that every write queued behind it waits for: at
+/// 2,048 frames that was three times a second at 3,000 payments/s, at 8,192 under once.
+const WAL_REWIND_FRAMES: i64 = 8192;
 
-/// Bytes a rewound WAL file is truncated to (SQLite's `journal_size_limit`).
-const WAL_SIZE_LIMIT: i64 = 32 << 20;
+/// Bytes a rewound WAL file is truncated to (SQLite's `journal_size_limit`): above the WAL's
+/// usual peak, so the file is overwritten in place rather than shrunk and grown again (a file
+/// that keeps its size costs each commit's fsync no metadata).
+const WAL_SIZE_LIMIT: i64 = 64 << 20;
 
 /// Checkpoint the WAL (PASSIVE: never waits for the writer or readers, copies what it can) until
 /// the store is dropped.
