@@ -9,7 +9,7 @@ pub mod config;
 pub mod gateway;
 pub mod iak;
 pub mod isikuota;
-mod log;
+pub mod log;
 pub mod pdf;
 pub mod resolver;
 pub mod server;

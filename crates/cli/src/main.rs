@@ -468,10 +468,16 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(ansi);
-    if std::env::var("LOKET_LOG_FORMAT").as_deref() == Ok("json") {
+    let layout = if std::env::var("LOKET_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().init();
+        loket_api::log::Layout::Json
     } else {
         builder.init();
+        loket_api::log::Layout::Text
+    };
+    // Request lines are formatted and written on a thread of their own (crates/api/src/log.rs).
+    if let Err(e) = loket_api::log::start(layout) {
+        tracing::warn!(error = %e, "request log thread not started; request lines go through tracing");
     }
 }
 
@@ -508,6 +514,7 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> Fallible<()> {
     loket_api::serve(listener, state, shutdown_signal())
         .await
         .map_err(|e| e.to_string())?;
+    loket_api::log::flush();
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! The `loket` binary, as a process: the interface contract of spec/README.md.
 
-use crate::helpers::{db, each_backend, loket, run, run_fails, run_json, spawn_server, text};
+use crate::helpers::{
+    db, each_backend, loket, run, run_fails, run_json, spawn_server, spawn_server_with, text,
+};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -270,6 +272,85 @@ fn serve_demo_answers_and_stops_on_sigterm() {
     let again = spawn_server(&db, &["--demo"]);
     assert_eq!(banner_value(&again.banner, "dev_api_key"), dev_key);
     assert_eq!(banner_value(&again.banner, "username"), username);
+}
+
+/// Each request leaves one line on stderr (written by the request log's own thread, in tracing's
+/// layouts), all of them out before the server exits, and never a key or a signature.
+#[each_backend]
+fn serve_logs_each_request_in_both_layouts_without_secrets() {
+    let db = db();
+    for layout in ["text", "json"] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("stderr.log");
+        let file = std::fs::File::create(&log).unwrap();
+        let mut server = spawn_server_with(
+            &db,
+            &["--demo"],
+            &[("LOKET_LOG_FORMAT", layout), ("LOKET_LOG", "info")],
+            Stdio::from(file),
+        );
+        let username = banner_value(&server.banner, "username");
+        let dev_key = banner_value(&server.banner, "dev_api_key");
+        for _ in 0..20 {
+            let out = call_inquiry(&server.addr, &username, &dev_key, &[]);
+            assert!(out.status.success(), "{}", text(&out.stderr));
+        }
+        let status = Command::new("kill")
+            .args(["-TERM", &server.child.pid().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let exit = server.child.wait_for_exit(Duration::from_secs(10));
+        assert!(exit.is_some_and(|e| e.success()), "{exit:?}");
+
+        let logged = std::fs::read_to_string(&log).unwrap();
+        let requests: Vec<&str> = logged
+            .lines()
+            .filter(|l| l.contains("loket::request"))
+            .collect();
+        assert_eq!(requests.len(), 20, "{layout}: {logged}");
+        for line in &requests {
+            match layout {
+                "json" => {
+                    let v: Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("{line}"));
+                    assert_eq!(v["level"], "INFO", "{line}");
+                    assert_eq!(v["target"], "loket::request", "{line}");
+                    let f = &v["fields"];
+                    assert_eq!(f["message"], "request", "{line}");
+                    assert_eq!(f["method"], "POST", "{line}");
+                    assert_eq!(f["path"], "/api/v1/bill/check", "{line}");
+                    assert_eq!(f["protocol"], "iak", "{line}");
+                    assert_eq!(f["member"], username.as_str(), "{line}");
+                    assert_eq!(f["rc"], "00", "{line}");
+                    assert_eq!(f["status"], 200, "{line}");
+                    assert!(f["latency_us"].is_u64(), "{line}");
+                }
+                _ => {
+                    assert!(
+                        line.contains("  INFO loket::request: request method=POST "),
+                        "{line}"
+                    );
+                    assert!(
+                        line.contains(&format!(
+                            " path=/api/v1/bill/check protocol=\"iak\" member=\"{username}\" rc=00 status=200 latency_us="
+                        )),
+                        "{line}"
+                    );
+                }
+            }
+        }
+        // The request lines come before the server's last line.
+        assert!(
+            logged.trim_end().ends_with(if layout == "json" {
+                r#""fields":{"message":"stopped"},"target":"loket"}"#
+            } else {
+                "INFO loket: stopped"
+            }),
+            "{logged}"
+        );
+        assert!(!logged.contains(&dev_key), "a key in the log: {logged}");
+        assert!(!logged.contains("sign"), "a signature in the log: {logged}");
+    }
 }
 
 #[each_backend]

@@ -1036,12 +1036,18 @@ impl Server {
 
 /// `loket serve --listen 127.0.0.1:0 --database db.url EXTRA...`, once it listens.
 pub fn spawn_server(db: &Db, extra: &[&str]) -> Server {
+    spawn_server_with(db, extra, &[], Stdio::null())
+}
+
+/// [`spawn_server`] with environment variables `envs` and its stderr (the logs) to `stderr`.
+pub fn spawn_server_with(db: &Db, extra: &[&str], envs: &[(&str, &str)], stderr: Stdio) -> Server {
     let mut cmd = loket();
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--database", &db.url])
         .args(extra)
+        .envs(envs.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(stderr);
     let mut child = cmd.spawn().expect("loket serve starts");
     let stdout = child.stdout.take().expect("a piped stdout");
     let child = ChildGuard(child);
