@@ -345,7 +345,8 @@ async fn handle(state: AppState, peer: SocketAddr, kind: Option<String>, req: Re
     };
     // Nothing of the request is needed any more: not kept for as long as the answer takes.
     drop((parts, bytes));
-    dispatch(&state, peer, format, kind, fields)
+    // One config_version read for the member and product lookups of this request.
+    loket_store::one_config_read(dispatch(&state, peer, format, kind, fields))
         .await
         .into_response()
 }

@@ -267,6 +267,11 @@ pub async fn order(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Response {
+    // One config_version read for the member and product lookups of this request.
+    loket_store::one_config_read(order_request(state, peer, req)).await
+}
+
+async fn order_request(state: AppState, peer: SocketAddr, req: Request) -> Response {
     let signed = match accept(&state, peer, req).await {
         Ok(s) => s,
         Err(r) => return r,

@@ -450,6 +450,21 @@ pub fn random_hex(bytes: usize) -> String {
     hex::encode(buf)
 }
 
+tokio::task_local! {
+    /// The `config_version` the first member or product lookup of a [`one_config_read`] scope
+    /// read (SQLite).
+    static CONFIG_SNAPSHOT: std::cell::Cell<Option<i64>>;
+}
+
+/// Run `f` (one protocol request, which changes no member or product) with one read of SQLite's
+/// `config_version` for all its member and product lookups instead of one each: the request
+/// sees members and products at least as new as its first lookup. That read cost about 6,000
+/// instructions, 4% of a sandbox inquiry (docs/performance.md, round 6). Not for anything that
+/// changes members or products and then reads them back.
+pub async fn one_config_read<F: std::future::Future>(f: F) -> F::Output {
+    CONFIG_SNAPSHOT.scope(std::cell::Cell::new(None), f).await
+}
+
 /// Fresh credentials for a member.
 pub fn new_keys(username: &str, name: &str) -> NewMember {
     NewMember {

@@ -70,3 +70,55 @@ async fn another_handles_member_and_product_changes_are_seen_at_once() {
     assert_eq!(seen.status, ProductStatus::Inactive);
     assert_eq!(seen.admin.get(), p.admin.get() + 500);
 }
+
+/// Inside `one_config_read` (one protocol request) the first lookup's version serves the later
+/// ones; the next request sees a change made meanwhile.
+#[tokio::test]
+async fn one_request_reads_the_version_once_and_the_next_sees_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/scope.db", dir.path().display());
+    let server = Store::open(&url).await.unwrap();
+    let cli = Store::open(&url).await.unwrap();
+    server.load_catalogue(&Catalogue::builtin()).await.unwrap();
+    cli.create_member(loket_store::new_keys("081299990004", "Toko C"))
+        .await
+        .unwrap();
+
+    let suspend = |on: bool| MemberUpdate {
+        suspended: Some(on),
+        ..MemberUpdate::default()
+    };
+    let (first, later) = loket_store::one_config_read(async {
+        let first = server.member_by_username("081299990004").await.unwrap();
+        // Another process suspends the member in the middle of this request.
+        cli.update_member("081299990004", suspend(true))
+            .await
+            .unwrap();
+        let later = server.member_by_username("081299990004").await.unwrap();
+        (first.unwrap(), later.unwrap())
+    })
+    .await;
+    assert!(!first.suspended);
+    assert!(
+        !later.suspended,
+        "within one request the version first read serves: no second read"
+    );
+
+    // The next request reads the version again and sees the change, also from a scope.
+    let next = loket_store::one_config_read(server.member_by_username("081299990004"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(next.suspended, "a change is seen by the next request");
+    // An older request's version does not bring the cache back to stale rows.
+    cli.update_member("081299990004", suspend(false))
+        .await
+        .unwrap();
+    let p = loket_store::one_config_read(async {
+        let m = server.member_by_username("081299990004").await.unwrap();
+        server.product("PLNPOSTPAID").await.unwrap().map(|p| (m, p))
+    })
+    .await
+    .unwrap();
+    assert!(!p.0.unwrap().suspended);
+}
