@@ -82,9 +82,10 @@ pub(crate) struct ConfigCache {
 }
 
 impl ConfigCache {
-    /// Forget everything unless it was read at `version`.
+    /// The cache for a caller that needs rows at least as new as `version`: forgotten when it is
+    /// older. (A newer one serves an older `version` too: its rows were read after it.)
     fn at(&mut self, version: i64) -> &mut ConfigCache {
-        if self.version != version
+        if self.version < version
             || self.members.len() + self.products.len() >= CONFIG_CACHE_ENTRIES
         {
             self.members.clear();
@@ -419,12 +420,22 @@ impl SqliteStore {
 
     /// Run `f` with the member/product cache as of the current `config_version`, on a pooled
     /// read connection. The version is read first, so a row read after it is at least as new.
+    /// Inside [`crate::one_config_read`] the version read by the first lookup serves the rest.
     pub(crate) fn with_config<T>(
         &self,
         f: impl FnOnce(&Connection, &mut ConfigCache) -> Result<T>,
     ) -> Result<T> {
         self.lookup(|c| {
-            let version = config_version(c)?;
+            let version = match crate::CONFIG_SNAPSHOT.try_with(std::cell::Cell::get) {
+                Ok(Some(v)) => v,
+                scoped => {
+                    let v = config_version(c)?;
+                    if scoped.is_ok() {
+                        let _ = crate::CONFIG_SNAPSHOT.try_with(|s| s.set(Some(v)));
+                    }
+                    v
+                }
+            };
             let mut cache = self
                 .inner
                 .config
