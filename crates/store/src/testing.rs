@@ -312,3 +312,42 @@ fn admin(base: &str, sql: String) -> Result<(), String> {
     .join()
     .map_err(|_| "the admin thread panicked".to_string())?
 }
+
+/// A sandbox IAK quote of PLNPOSTPAID for tests: `selling_price` charged (admin 2,500 of it),
+/// `cost` owed to the biller, valid for a year. Tests change the fields they care about.
+pub fn sandbox_quote(
+    member_id: i64,
+    ref_id: &str,
+    selling_price: i64,
+    cost: i64,
+) -> loket_core::Quote {
+    use loket_core::{Mode, Protocol, Quote, Rupiah};
+    let created_at = loket_core::jakarta::now();
+    Quote {
+        tr_id: 0,
+        member_id,
+        mode: Mode::Sandbox,
+        protocol: Protocol::Iak,
+        ref_id: ref_id.to_string(),
+        code: "PLNPOSTPAID".to_string(),
+        hp: "530000000001".to_string(),
+        name: "PELANGGAN UJI".to_string(),
+        period: "202501".to_string(),
+        nominal: Rupiah::new(selling_price - 2_500),
+        admin: Rupiah::new(2_500),
+        price: Rupiah::new(selling_price),
+        selling_price: Rupiah::new(selling_price),
+        cost: Rupiah::new(cost),
+        sheets: 1,
+        desc: serde_json::json!({}),
+        paid_desc: serde_json::json!({}),
+        biller: "sandbox".to_string(),
+        biller_ref: None,
+        upstream_code: None,
+        upstream_ref_id: None,
+        scenario: None,
+        noref: String::new(),
+        created_at,
+        expires_at: created_at + 365 * 86_400,
+    }
+}

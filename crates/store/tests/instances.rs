@@ -7,7 +7,7 @@
 //! - Settling one payment from every instance at once settles it once.
 //! - Placing one quote from every instance at once holds once.
 
-use loket_core::{Mode, PaymentState, Protocol, Quote, Rc, Rupiah, Settlement};
+use loket_core::{PaymentState, Quote, Rc, Rupiah, Settlement};
 use loket_store::{new_keys, MemberUpdate, Placed, Side, Store, SANDBOX_START_BALANCE};
 use loket_test_macros::each_backend;
 use std::collections::BTreeSet;
@@ -20,34 +20,7 @@ fn now() -> i64 {
 }
 
 fn quote(member_id: i64, ref_id: &str) -> Quote {
-    let created_at = now();
-    Quote {
-        tr_id: 0,
-        member_id,
-        mode: Mode::Sandbox,
-        protocol: Protocol::Iak,
-        ref_id: ref_id.to_string(),
-        code: "PLNPOSTPAID".to_string(),
-        hp: "530000000001".to_string(),
-        name: "PELANGGAN UJI".to_string(),
-        period: "202501".to_string(),
-        nominal: Rupiah::new(PRICE - 2_500),
-        admin: Rupiah::new(2_500),
-        price: Rupiah::new(PRICE),
-        selling_price: Rupiah::new(PRICE),
-        cost: Rupiah::new(9_800),
-        sheets: 1,
-        desc: serde_json::json!({}),
-        paid_desc: serde_json::json!({}),
-        biller: "sandbox".to_string(),
-        biller_ref: None,
-        upstream_code: None,
-        upstream_ref_id: None,
-        scenario: None,
-        noref: String::new(),
-        created_at,
-        expires_at: created_at + 86_400,
-    }
+    loket_store::testing::sandbox_quote(member_id, ref_id, PRICE, 9_800)
 }
 
 /// `INSTANCES` handles on one fresh database, opened at the same moment on PostgreSQL (what

@@ -12,7 +12,7 @@
 //! success, nothing on failure, settle exactly once (invariant 4), and concurrent placements.
 
 use loket_core::quote::NewQuote;
-use loket_core::{Balance, Mode, PaymentState, Protocol, Quote, Rc, Rupiah, Settlement};
+use loket_core::{Balance, Mode, PaymentState, Rc, Rupiah, Settlement};
 use loket_store::{new_keys, LedgerReport, Placed, Side, Store, StoreError, SANDBOX_START_BALANCE};
 use loket_test_macros::each_backend;
 use proptest::prelude::*;
@@ -452,34 +452,7 @@ fn now() -> i64 {
 }
 
 fn sandbox_quote(member_id: i64, ref_id: &str, selling_price: i64, cost: i64) -> NewQuote {
-    let created_at = now();
-    Quote {
-        tr_id: 0,
-        member_id,
-        mode: Mode::Sandbox,
-        protocol: Protocol::Iak,
-        ref_id: ref_id.to_string(),
-        code: "PLNPOSTPAID".to_string(),
-        hp: "530000000001".to_string(),
-        name: "PELANGGAN UJI".to_string(),
-        period: "202501".to_string(),
-        nominal: Rupiah::new(selling_price - 2_500),
-        admin: Rupiah::new(2_500),
-        price: Rupiah::new(selling_price),
-        selling_price: Rupiah::new(selling_price),
-        cost: Rupiah::new(cost),
-        sheets: 1,
-        desc: serde_json::json!({}),
-        paid_desc: serde_json::json!({}),
-        biller: "sandbox".to_string(),
-        biller_ref: None,
-        upstream_code: None,
-        upstream_ref_id: None,
-        scenario: None,
-        noref: String::new(),
-        created_at,
-        expires_at: created_at + 365 * 86_400,
-    }
+    loket_store::testing::sandbox_quote(member_id, ref_id, selling_price, cost)
 }
 
 async fn new_store(dir: &Path) -> Store {

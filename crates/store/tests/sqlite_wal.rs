@@ -2,7 +2,7 @@
 //! only ever run beside the writer cannot start the WAL over (docs/performance.md, round 6), so
 //! without the writer's own checkpoint this WAL grew by every byte written.
 
-use loket_core::{Mode, Protocol, Quote, Rupiah};
+use loket_core::{Mode, Quote};
 use loket_store::{new_keys, Store};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -15,33 +15,9 @@ const WRITERS: usize = 32;
 const WAL_BOUND: u64 = 64 << 20;
 
 fn quote(member_id: i64, ref_id: String, desc: &serde_json::Value) -> Quote {
-    let created_at = loket_core::jakarta::now();
     Quote {
-        tr_id: 0,
-        member_id,
-        mode: Mode::Sandbox,
-        protocol: Protocol::Iak,
-        ref_id,
-        code: "PLNPOSTPAID".to_string(),
-        hp: "530000000001".to_string(),
-        name: "PELANGGAN UJI".to_string(),
-        period: "202501".to_string(),
-        nominal: Rupiah::new(7_500),
-        admin: Rupiah::new(2_500),
-        price: Rupiah::new(10_000),
-        selling_price: Rupiah::new(10_000),
-        cost: Rupiah::new(9_000),
-        sheets: 1,
         desc: desc.clone(),
-        paid_desc: serde_json::json!({}),
-        biller: "sandbox".to_string(),
-        biller_ref: None,
-        upstream_code: None,
-        upstream_ref_id: None,
-        scenario: None,
-        noref: String::new(),
-        created_at,
-        expires_at: created_at + 86_400,
+        ..loket_store::testing::sandbox_quote(member_id, &ref_id, 10_000, 9_000)
     }
 }
 
