@@ -310,7 +310,7 @@ pub async fn pay(
     mode: Mode,
     tr_id: i64,
 ) -> Result<PayResult, StoreError> {
-    let quote = match state.quote(tr_id).await? {
+    let quote = match state.take_quote(tr_id, member.id, mode).await? {
         Some(q) if q.member_id == member.id && q.mode == mode => q,
         _ => {
             return Ok(PayResult::Refused {

@@ -51,12 +51,20 @@ impl AppState {
         })
     }
 
-    /// The quote `tr_id`, from the cache of quotes made here, else from the store.
-    pub async fn quote(
+    /// The quote `tr_id` that a payment of `member_id` in `mode` consumes: taken out of the cache
+    /// of quotes made here (the payment is its last user there: a repeated payment of the same
+    /// tr_id finds it in the store, as it would after an eviction), else read from the store.
+    /// A quote of another member or mode stays in the cache.
+    pub async fn take_quote(
         &self,
         tr_id: i64,
+        member_id: i64,
+        mode: loket_core::Mode,
     ) -> Result<Option<loket_core::Quote>, loket_store::StoreError> {
-        if let Some(q) = self.quotes.get(tr_id) {
+        if let Some(q) = self
+            .quotes
+            .take_if(tr_id, |q| q.member_id == member_id && q.mode == mode)
+        {
             return Ok(Some(q));
         }
         // Boxed: the store's future is large and would size every payment's (gateway::pay).
@@ -78,8 +86,24 @@ pub struct QuoteCache {
 }
 
 impl QuoteCache {
+    /// A copy of the quote `tr_id`, left in the cache.
     pub fn get(&self, tr_id: i64) -> Option<loket_core::Quote> {
         self.inner.lock().ok()?.0.get(&tr_id).cloned()
+    }
+
+    /// The quote `tr_id`, taken out of the cache (no copy) when `wanted` accepts it; a quote it
+    /// refuses stays. Its slot in the eviction order is left to age out.
+    pub fn take_if(
+        &self,
+        tr_id: i64,
+        wanted: impl FnOnce(&loket_core::Quote) -> bool,
+    ) -> Option<loket_core::Quote> {
+        let mut guard = self.inner.lock().ok()?;
+        let map = &mut guard.0;
+        if !wanted(map.get(&tr_id)?) {
+            return None;
+        }
+        map.remove(&tr_id)
     }
 
     pub fn put(&self, q: &loket_core::Quote) {
@@ -159,4 +183,57 @@ pub async fn serve(
     let _ = resolver.await;
     let _ = webhooks.await;
     result
+}
+
+#[cfg(test)]
+mod quote_cache_tests {
+    use super::QuoteCache;
+    use loket_core::{Mode, Protocol, Quote, Rupiah};
+
+    fn quote(tr_id: i64, member_id: i64) -> Quote {
+        Quote {
+            tr_id,
+            member_id,
+            mode: Mode::Sandbox,
+            protocol: Protocol::Iak,
+            ref_id: format!("r{tr_id}"),
+            code: "PGAS".into(),
+            hp: "0110010000".into(),
+            name: "N".into(),
+            period: "0917".into(),
+            nominal: Rupiah::new(7_500),
+            admin: Rupiah::new(2_500),
+            price: Rupiah::new(10_000),
+            selling_price: Rupiah::new(10_000),
+            cost: Rupiah::new(9_800),
+            sheets: 1,
+            desc: serde_json::json!({}),
+            paid_desc: serde_json::json!({}),
+            biller: "sandbox".into(),
+            biller_ref: None,
+            upstream_code: None,
+            upstream_ref_id: None,
+            scenario: None,
+            noref: String::new(),
+            created_at: 0,
+            expires_at: 86_400,
+        }
+    }
+
+    #[test]
+    fn take_if_takes_only_what_it_is_asked_for() {
+        let cache = QuoteCache::default();
+        cache.put(&quote(1, 10));
+        // Another member's payment leaves the quote where it is.
+        assert!(cache.take_if(1, |q| q.member_id == 11).is_none());
+        assert_eq!(cache.get(1).map(|q| q.member_id), Some(10));
+        // Its own takes it: a second take (a repeated payment) goes to the store.
+        assert_eq!(
+            cache.take_if(1, |q| q.member_id == 10).map(|q| q.tr_id),
+            Some(1)
+        );
+        assert!(cache.take_if(1, |_| true).is_none());
+        assert!(cache.get(1).is_none());
+        assert!(cache.take_if(2, |_| true).is_none());
+    }
 }

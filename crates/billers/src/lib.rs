@@ -22,6 +22,7 @@
 //! is not judged here: the resolver decides when such an answer is old enough to trust.
 
 pub mod digiflazz;
+pub mod h2c;
 pub mod iak;
 pub mod isikuota;
 pub mod sandbox;

@@ -90,6 +90,7 @@ pub(crate) fn transport_reason(e: &ClientError) -> String {
     match e {
         ClientError::Timeout => "no answer within the timeout".into(),
         ClientError::Transport(e) => format!("transport error: {e}"),
+        ClientError::Channel(e) => format!("transport error: {e}"),
     }
 }
 

@@ -8,6 +8,10 @@ pub enum ClientError {
     Timeout,
     #[error("transport error: {0}")]
     Transport(#[source] reqwest::Error),
+    /// A failure of a transport other than reqwest (e.g. `loket_billers`' h2c channel). Its
+    /// message names no URL and no request content.
+    #[error("transport error: {0}")]
+    Channel(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl From<reqwest::Error> for ClientError {

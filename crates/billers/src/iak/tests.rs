@@ -454,3 +454,91 @@ async fn status_pending_and_errors() {
     .await;
     assert!(is_pending(&outcome), "{outcome:?}");
 }
+
+// ------------------------------------------------------------------------------------ h2c
+
+fn connector_over(base_url: &str, http: crate::HttpVersion) -> IakConnector {
+    IakConnector::from_settings(&UpstreamSettings {
+        name: "iak-up".into(),
+        kind: "iak".into(),
+        base_url: base_url.into(),
+        username: USER.into(),
+        api_key: KEY.into(),
+        timeout_ms: 2_000,
+        http,
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn only_http2_to_http_urls_uses_the_h2c_channel() {
+    use crate::HttpVersion::*;
+    for (url, http, h2c) in [
+        ("http://127.0.0.1:9", Http2, true),
+        ("http://127.0.0.1:9", Http1, false),
+        ("http://127.0.0.1:9", Auto, false),
+        ("https://127.0.0.1:9", Http2, false),
+    ] {
+        let c = connector_over(url, http);
+        assert_eq!(c.h2c.is_some(), h2c, "{url} {http:?}");
+    }
+}
+
+/// Over h2c the connector sends the same signed requests and reads the answers as over HTTP/1.1;
+/// the calls share one connection.
+#[tokio::test]
+async fn pay_and_status_over_h2c() {
+    use crate::h2c::tests::{Mode, Server};
+    let paid = answer(
+        "00",
+        json!({"noref": "244183135447", "message": "PAYMENT SUCCESS", "status": 1}),
+    );
+    let server = Server::start(Mode::Fixed(paid.to_string().into())).await;
+    let c = connector_over(&format!("{}/", server.base_url), crate::HttpVersion::Http2);
+    assert_eq!(c.pay(&payment()).await, success("244183135447"));
+    assert_eq!(c.status(&payment()).await, success("244183135447"));
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    let body = |i: usize| serde_json::from_slice::<Value>(&requests[i].1).unwrap();
+    assert_eq!(requests[0].0, "/api/v1/bill/check");
+    assert_eq!(
+        body(0),
+        json!({"commands": "pay-pasca", "username": USER, "tr_id": TR_ID, "sign": SIGN_TR})
+    );
+    assert_eq!(
+        body(1),
+        json!({"commands": "checkstatus", "username": USER, "ref_id": REF_ID, "sign": SIGN_CS})
+    );
+    assert_eq!(server.connections(), 1);
+}
+
+/// Transport faults over h2c map as over HTTP/1.1: pending at payment, unavailable at inquiry.
+#[tokio::test]
+async fn h2c_faults_are_pending_or_unavailable() {
+    use crate::h2c::tests::{Mode, Server};
+    let silent = Server::start(Mode::Silent).await;
+    let mut c = connector_over(&silent.base_url, crate::HttpVersion::Http2);
+    c = IakConnector {
+        h2c: Some(
+            crate::h2c::H2cChannel::new(&silent.base_url, Duration::from_millis(200)).unwrap(),
+        ),
+        ..c
+    };
+    let outcome = c.pay(&payment()).await;
+    assert!(
+        matches!(&outcome, PayOutcome::Pending(why) if why.contains("timeout")),
+        "{outcome:?}"
+    );
+    // An upstream that speaks only HTTP/1.1.
+    let http1 = FakeServer::fixed(reply("00", json!({}))).await;
+    let c = connector_over(&http1.base_url, crate::HttpVersion::Http2);
+    assert!(is_pending(&c.pay(&payment()).await));
+    assert!(is_unavailable(&c.inquiry(&inquiry()).await));
+    // It saw the HTTP/2 preface, never a command.
+    assert!(
+        http1.requests().iter().all(|(_, body)| body.is_null()),
+        "{:?}",
+        http1.requests()
+    );
+}
