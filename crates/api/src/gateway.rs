@@ -31,7 +31,7 @@ pub struct InquiryInput {
 #[derive(Debug, Clone)]
 pub enum InquiryResult {
     /// A quote: new, or the same unpaid quote again for a repeated ref_id.
-    Quote(Box<Quote>),
+    Quote(std::sync::Arc<Quote>),
     /// Refused with `rc`; `tr_id` when a quote with this ref_id exists.
     Failed { rc: Rc, tr_id: Option<i64> },
     /// The product needs a request field that is missing (RC 107 naming it).
@@ -157,8 +157,9 @@ async fn store_quote(
 ) -> Result<InquiryResult, StoreError> {
     match state.store.insert_quote(quote).await {
         Ok(q) => {
-            state.quotes.put(&q);
-            Ok(InquiryResult::Quote(Box::new(q)))
+            let q = std::sync::Arc::new(q);
+            state.quotes.put(q.clone());
+            Ok(InquiryResult::Quote(q))
         }
         Err(StoreError::Duplicate(_)) => match state
             .store
@@ -279,7 +280,7 @@ async fn repeated(
 ) -> Result<InquiryResult, StoreError> {
     let same = existing.code == input.code && existing.hp == input.number;
     if same && !existing.is_expired(now) && !state.store.quote_is_paid(existing.tr_id).await? {
-        return Ok(InquiryResult::Quote(Box::new(existing)));
+        return Ok(InquiryResult::Quote(std::sync::Arc::new(existing)));
     }
     Ok(InquiryResult::Failed {
         rc: Rc::DuplicateRefId,

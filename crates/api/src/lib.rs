@@ -76,18 +76,20 @@ impl AppState {
 /// inquiries ask for.
 const QUOTE_CACHE: usize = 16_384;
 
-/// A bounded cache of immutable quotes (no invalidation needed), oldest evicted first.
+/// A bounded cache of immutable quotes (no invalidation needed), oldest evicted first. Shared
+/// with the inquiry's answer (`Arc`): putting a quote copies nothing, and the payment that takes
+/// it after the answer was sent owns it without a copy either.
 #[derive(Default)]
 pub struct QuoteCache {
     inner: std::sync::Mutex<(
-        std::collections::HashMap<i64, loket_core::Quote>,
+        std::collections::HashMap<i64, std::sync::Arc<loket_core::Quote>>,
         std::collections::VecDeque<i64>,
     )>,
 }
 
 impl QuoteCache {
-    /// A copy of the quote `tr_id`, left in the cache.
-    pub fn get(&self, tr_id: i64) -> Option<loket_core::Quote> {
+    /// The quote `tr_id`, left in the cache.
+    pub fn get(&self, tr_id: i64) -> Option<std::sync::Arc<loket_core::Quote>> {
         self.inner.lock().ok()?.0.get(&tr_id).cloned()
     }
 
@@ -98,21 +100,26 @@ impl QuoteCache {
         tr_id: i64,
         wanted: impl FnOnce(&loket_core::Quote) -> bool,
     ) -> Option<loket_core::Quote> {
-        let mut guard = self.inner.lock().ok()?;
-        let map = &mut guard.0;
-        if !wanted(map.get(&tr_id)?) {
-            return None;
-        }
-        map.remove(&tr_id)
+        let taken = {
+            let mut guard = self.inner.lock().ok()?;
+            let map = &mut guard.0;
+            if !wanted(map.get(&tr_id)?) {
+                return None;
+            }
+            map.remove(&tr_id)?
+        };
+        // A copy only when the inquiry's answer still holds it.
+        Some(std::sync::Arc::try_unwrap(taken).unwrap_or_else(|shared| (*shared).clone()))
     }
 
-    pub fn put(&self, q: &loket_core::Quote) {
+    pub fn put(&self, q: std::sync::Arc<loket_core::Quote>) {
         let Ok(mut guard) = self.inner.lock() else {
             return;
         };
         let (map, order) = &mut *guard;
-        if map.insert(q.tr_id, q.clone()).is_none() {
-            order.push_back(q.tr_id);
+        let tr_id = q.tr_id;
+        if map.insert(tr_id, q).is_none() {
+            order.push_back(tr_id);
         }
         while order.len() > QUOTE_CACHE {
             if let Some(old) = order.pop_front() {
@@ -223,11 +230,14 @@ mod quote_cache_tests {
     #[test]
     fn take_if_takes_only_what_it_is_asked_for() {
         let cache = QuoteCache::default();
-        cache.put(&quote(1, 10));
+        let shared = std::sync::Arc::new(quote(1, 10));
+        cache.put(shared.clone());
         // Another member's payment leaves the quote where it is.
         assert!(cache.take_if(1, |q| q.member_id == 11).is_none());
         assert_eq!(cache.get(1).map(|q| q.member_id), Some(10));
-        // Its own takes it: a second take (a repeated payment) goes to the store.
+        // Its own takes it (a copy while the inquiry's answer still holds it, else the quote
+        // itself): a second take (a repeated payment) goes to the store.
+        drop(shared);
         assert_eq!(
             cache.take_if(1, |q| q.member_id == 10).map(|q| q.tr_id),
             Some(1)
