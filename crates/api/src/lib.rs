@@ -81,11 +81,10 @@ const QUOTE_CACHE: usize = 16_384;
 /// it after the answer was sent owns it without a copy either.
 #[derive(Default)]
 pub struct QuoteCache {
-    inner: std::sync::Mutex<(
-        std::collections::HashMap<i64, std::sync::Arc<loket_core::Quote>>,
-        std::collections::VecDeque<i64>,
-    )>,
+    inner: std::sync::Mutex<(QuotesById, std::collections::VecDeque<i64>)>,
 }
+
+type QuotesById = std::collections::HashMap<i64, std::sync::Arc<loket_core::Quote>>;
 
 impl QuoteCache {
     /// The quote `tr_id`, left in the cache.
