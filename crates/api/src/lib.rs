@@ -194,35 +194,12 @@ pub async fn serve(
 #[cfg(test)]
 mod quote_cache_tests {
     use super::QuoteCache;
-    use loket_core::{Mode, Protocol, Quote, Rupiah};
+    use loket_core::Quote;
 
     fn quote(tr_id: i64, member_id: i64) -> Quote {
         Quote {
             tr_id,
-            member_id,
-            mode: Mode::Sandbox,
-            protocol: Protocol::Iak,
-            ref_id: format!("r{tr_id}"),
-            code: "PGAS".into(),
-            hp: "0110010000".into(),
-            name: "N".into(),
-            period: "0917".into(),
-            nominal: Rupiah::new(7_500),
-            admin: Rupiah::new(2_500),
-            price: Rupiah::new(10_000),
-            selling_price: Rupiah::new(10_000),
-            cost: Rupiah::new(9_800),
-            sheets: 1,
-            desc: serde_json::json!({}),
-            paid_desc: serde_json::json!({}),
-            biller: "sandbox".into(),
-            biller_ref: None,
-            upstream_code: None,
-            upstream_ref_id: None,
-            scenario: None,
-            noref: String::new(),
-            created_at: 0,
-            expires_at: 86_400,
+            ..loket_store::testing::sandbox_quote(member_id, &format!("r{tr_id}"), 10_000, 9_800)
         }
     }
 

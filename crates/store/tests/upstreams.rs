@@ -2,7 +2,7 @@
 //! store API), through the store's public API, once per backend (`#[each_backend]`).
 
 use loket_core::quote::NewQuote;
-use loket_core::{Mode, PaymentState, Protocol, Quote, Rc, Rupiah, Settlement};
+use loket_core::{Mode, PaymentState, Quote, Rc, Rupiah, Settlement};
 use loket_store::{new_keys, Placed, Route, Store, StoreError, UpstreamRecord};
 use loket_test_macros::each_backend;
 
@@ -48,33 +48,14 @@ fn live_quote(
     biller: &str,
     upstream_ref_id: Option<&str>,
 ) -> NewQuote {
-    let created_at = loket_core::jakarta::now();
     Quote {
-        tr_id: 0,
-        member_id,
         mode: Mode::Live,
-        protocol: Protocol::Iak,
-        ref_id: ref_id.to_string(),
-        code: "PLNPOSTPAID".to_string(),
-        hp: "530000000001".to_string(),
-        name: "PELANGGAN UJI".to_string(),
-        period: "202501".to_string(),
-        nominal: Rupiah::new(7_500),
-        admin: Rupiah::new(2_500),
-        price: Rupiah::new(10_000),
-        selling_price: Rupiah::new(10_000),
-        cost: Rupiah::new(9_800),
-        sheets: 1,
         desc: serde_json::json!({"lembar_tagihan": 1}),
-        paid_desc: serde_json::json!({}),
         biller: biller.to_string(),
         biller_ref: Some("UP-TR-1".to_string()),
         upstream_code: Some("PLNPASCA".to_string()),
         upstream_ref_id: upstream_ref_id.map(str::to_string),
-        scenario: None,
-        noref: String::new(),
-        created_at,
-        expires_at: created_at + 86_400,
+        ..loket_store::testing::sandbox_quote(member_id, ref_id, 10_000, 9_800)
     }
 }
 

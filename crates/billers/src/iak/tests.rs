@@ -20,15 +20,19 @@ const SIGN_TR: &str = "24c498b1b8aec8dd84137620fb00c7a0";
 const SIGN_CS: &str = "04dc55ae0b6425d2b12e975f76b76473";
 
 fn connector(base_url: &str) -> IakConnector {
+    connector_with(base_url, crate::HttpVersion::Auto, 400)
+}
+
+/// The test upstream's connector over `http`, with a per-call timeout of `timeout_ms`.
+fn connector_with(base_url: &str, http: crate::HttpVersion, timeout_ms: u64) -> IakConnector {
     IakConnector::from_settings(&UpstreamSettings {
         name: "iak-up".into(),
         kind: "iak".into(),
         base_url: base_url.into(),
         username: USER.into(),
         api_key: KEY.into(),
-        secret_key: String::new(),
-        testing: false,
-        timeout_ms: 400,
+        timeout_ms,
+        http,
         ..Default::default()
     })
     .unwrap()
@@ -458,17 +462,7 @@ async fn status_pending_and_errors() {
 // ------------------------------------------------------------------------------------ h2c
 
 fn connector_over(base_url: &str, http: crate::HttpVersion) -> IakConnector {
-    IakConnector::from_settings(&UpstreamSettings {
-        name: "iak-up".into(),
-        kind: "iak".into(),
-        base_url: base_url.into(),
-        username: USER.into(),
-        api_key: KEY.into(),
-        timeout_ms: 2_000,
-        http,
-        ..Default::default()
-    })
-    .unwrap()
+    connector_with(base_url, http, 2_000)
 }
 
 #[test]
