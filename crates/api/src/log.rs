@@ -82,17 +82,17 @@ pub fn flush() {
 }
 
 pub async fn log_requests(req: Request, next: Next) -> Response {
+    if !tracing::enabled!(target: "loket::request", tracing::Level::INFO) {
+        return next.run(req).await;
+    }
     let start = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let response = next.run(req).await;
-    if !tracing::enabled!(target: "loket::request", tracing::Level::INFO) {
-        return response;
-    }
+    let mut response = next.run(req).await;
+    // This layer is the outermost: nothing after it reads the handler's note.
     let info = response
-        .extensions()
-        .get::<RequestLog>()
-        .cloned()
+        .extensions_mut()
+        .remove::<RequestLog>()
         .unwrap_or_default();
     let record = Record {
         at: SystemTime::now(),
