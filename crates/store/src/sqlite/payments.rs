@@ -205,18 +205,8 @@ impl SqliteStore {
 /// in its final state), with the member's balance check and charge in one conditional UPDATE.
 /// `None`: not this path's case (house-funded testing payments): use the general one.
 fn place_and_post(c: &Connection, tr_id: i64, noref: &str, cost: i64) -> Result<Option<Placed>> {
-    let existing: Option<i64> = query_row(
-        c,
-        "SELECT id FROM payments WHERE tr_id = ?1",
-        [tr_id],
-        |r| r.get(0),
-    )
-    .optional()
-    .map_err(db_err)?;
-    if let Some(id) = existing {
-        return payment_where(c, "id = ?1", [id])?
-            .map(|p| Some(Placed::Existing(p)))
-            .ok_or(StoreError::NotFound("payment"));
+    if let Some(existing) = payment_where(c, "tr_id = ?1", [tr_id])? {
+        return Ok(Some(Placed::Existing(existing)));
     }
     // The stored quote, not a caller's copy, decides what is charged.
     let quote = query_row(
@@ -269,12 +259,7 @@ fn place_and_post(c: &Connection, tr_id: i64, noref: &str, cost: i64) -> Result<
     // The upstream keeps its cost; the rest of the member's charge is revenue (or the loss).
     let margin = amount - cost;
     let (gain, loss) = (margin.max(0), (-margin).max(0));
-    exec(
-        c,
-        "UPDATE accounts SET credits_posted = credits_posted + ?2, debits_posted = debits_posted + ?3 WHERE id = ?1",
-        params![upstream, amount + loss, gain],
-    )
-    .map_err(check_err)?;
+    add_posted(c, upstream, amount + loss, gain)?;
     let reference = tr_id.to_string();
     exec(c,
         "INSERT INTO transfers (debit_account, credit_account, amount, kind, reason, reference, created_at) VALUES (?1, ?2, ?3, 'pending', 'payment', ?4, ?5)",
@@ -288,12 +273,7 @@ fn place_and_post(c: &Connection, tr_id: i64, noref: &str, cost: i64) -> Result<
     )
     .map_err(db_err)?;
     if margin != 0 {
-        exec(
-            c,
-            "UPDATE accounts SET credits_posted = credits_posted + ?2, debits_posted = debits_posted + ?3 WHERE id = ?1",
-            params![revenue, gain, loss],
-        )
-        .map_err(check_err)?;
+        add_posted(c, revenue, gain, loss)?;
         let (debit, credit) = if margin > 0 {
             (upstream, revenue)
         } else {
@@ -338,6 +318,17 @@ fn place_and_post(c: &Connection, tr_id: i64, noref: &str, cost: i64) -> Result<
         enqueue_webhook(c, &payment, false, now)?;
     }
     Ok(Some(Placed::New(payment)))
+}
+
+/// Add `credits` and `debits` to `account`'s posted sums.
+fn add_posted(c: &Connection, account: i64, credits: i64, debits: i64) -> Result<()> {
+    exec(
+        c,
+        "UPDATE accounts SET credits_posted = credits_posted + ?2, debits_posted = debits_posted + ?3 WHERE id = ?1",
+        params![account, credits, debits],
+    )
+    .map(|_| ())
+    .map_err(check_err)
 }
 
 /// See [`SqliteStore::place_payment`].
