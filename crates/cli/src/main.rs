@@ -229,7 +229,7 @@ struct UpstreamArgs {
     breaker_cooldown_secs: i64,
     /// HTTP to the upstream: auto (HTTP/1.1; h2 when TLS negotiates it), http1, or http2 (h2c
     /// with prior knowledge to an http:// upstream): many requests in flight share a connection.
-    #[arg(long, default_value = "auto", value_parser = ["auto", "http1", "http2"])]
+    #[arg(long, default_value = "auto", value_parser = clap::builder::PossibleValuesParser::new(loket_billers::HTTP_VERSIONS))]
     http: String,
     /// Keep it, but do not route to it.
     #[arg(long)]
