@@ -6,16 +6,23 @@ use loket_core::catalogue::Catalogue;
 use loket_core::ProductStatus;
 use loket_store::{MemberUpdate, Store};
 
-#[tokio::test]
-async fn another_handles_member_and_product_changes_are_seen_at_once() {
+/// Two handles on one fresh SQLite database, `server` and `cli`, with the catalogue and the
+/// member `username` (made through `cli`). The directory must outlive them.
+async fn two_handles(username: &str) -> (tempfile::TempDir, Store, Store) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/cache.db", dir.path().display());
     let server = Store::open(&url).await.unwrap();
     let cli = Store::open(&url).await.unwrap();
     server.load_catalogue(&Catalogue::builtin()).await.unwrap();
-    cli.create_member(loket_store::new_keys("081299990002", "Toko A"))
+    cli.create_member(loket_store::new_keys(username, "Toko"))
         .await
         .unwrap();
+    (dir, server, cli)
+}
+
+#[tokio::test]
+async fn another_handles_member_and_product_changes_are_seen_at_once() {
+    let (_dir, server, cli) = two_handles("081299990002").await;
 
     // Fill the server's cache: the member, the product, and a username that does not exist.
     let m = server
@@ -75,14 +82,7 @@ async fn another_handles_member_and_product_changes_are_seen_at_once() {
 /// ones; the next request sees a change made meanwhile.
 #[tokio::test]
 async fn one_request_reads_the_version_once_and_the_next_sees_changes() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/scope.db", dir.path().display());
-    let server = Store::open(&url).await.unwrap();
-    let cli = Store::open(&url).await.unwrap();
-    server.load_catalogue(&Catalogue::builtin()).await.unwrap();
-    cli.create_member(loket_store::new_keys("081299990004", "Toko C"))
-        .await
-        .unwrap();
+    let (_dir, server, cli) = two_handles("081299990004").await;
 
     let suspend = |on: bool| MemberUpdate {
         suspended: Some(on),
