@@ -95,6 +95,18 @@ impl Options {
     }
 }
 
+/// h2c connections of the paying member in run-all's second slow-upstream run: 100 payments
+/// in flight on each (an agent's backend multiplexing its customers' payments).
+pub const SLOW_H2C_CONNECTIONS: usize = 100;
+
+/// How a slow-upstream run's paying member connects, for the report: "HTTP/1.1" or "h2c".
+pub fn slow_label(opts: &SlowOptions) -> String {
+    match opts.member_h2c {
+        None => "HTTP/1.1".into(),
+        Some(_) => "h2c".into(),
+    }
+}
+
 /// A loket server under test with its members.
 pub struct Spawned {
     pub server: ChildServer,
@@ -413,7 +425,7 @@ impl Harness {
 
     /// The slow-upstream scenario: the fake upstream, a loket routing PGAS to it, a live member
     /// with the money for every payment, another member for sandbox inquiries.
-    pub async fn slow(&self) -> Outcome<slow::SlowResult> {
+    pub async fn slow(&self, opts: &SlowOptions) -> Outcome<slow::SlowResult> {
         let upstream = self
             .fake_upstream()
             .await
@@ -424,7 +436,9 @@ impl Harness {
              [[route]]\nproduct = \"PGAS\"\nupstream = \"slow\"\n",
             upstream.base_url
         );
-        let dir = self.dir("slow")?;
+        // A fresh server and database per run (run-all runs the scenario once per way of
+        // connecting).
+        let dir = self.dir(&format!("slow-{}", slow_label(opts).replace('/', "")))?;
         let database = format!("sqlite://{}", dir.join("bench.db").display());
         let config_path = dir.join("loket.toml");
         std::fs::write(&config_path, &config).map_err(|e| e.to_string())?;
@@ -432,7 +446,7 @@ impl Harness {
             .loket
             .member_add(&database, "628120000001")
             .map_err(|e| format!("not run: {e}"))?;
-        let money = (self.opts.slow.payments as i64 + 16) * 400_000;
+        let money = (opts.payments as i64 + 16) * 400_000;
         self.loket
             .deposit(&database, &live.username, money, false)
             .map_err(|e| format!("not run: {e}"))?;
@@ -451,7 +465,7 @@ impl Harness {
             &live,
             &other,
             Some(&stats),
-            &self.opts.slow,
+            opts,
             Some(server.pid),
         )
         .await;
@@ -589,22 +603,32 @@ pub async fn run_all(opts: Options) -> Result<Report, String> {
     h.say("isikuota inquiries, testing");
     report.isikuota = h.isikuota().await;
 
-    h.say(&format!(
-        "slow upstream: {} payments in flight",
-        h.opts.slow.payments
-    ));
-    report.slow = h.slow().await;
-    match &report.slow {
-        Ok(s) => h.say(&format!(
-            "  {} of {} paid in {:.1} s; upstream held {:?} at once; peak RSS {:?} KiB; other inquiries p99 {}",
-            s.paid,
-            s.payments,
-            s.burst_secs,
-            s.upstream_max_in_flight,
-            s.server_peak_rss_kb,
-            fmt_us(s.inquiries.latency.p99_us)
-        )),
-        Err(e) => h.say(&format!("  {e}")),
+    // Members over HTTP/1.1 (a connection per payment in flight), then over h2c (streams of a
+    // few connections).
+    for member_h2c in [None, Some(SLOW_H2C_CONNECTIONS)] {
+        let opts = SlowOptions {
+            member_h2c,
+            ..h.opts.slow.clone()
+        };
+        let label = slow_label(&opts);
+        h.say(&format!(
+            "slow upstream: {} payments in flight, members over {label}",
+            opts.payments
+        ));
+        let r = h.slow(&opts).await;
+        match &r {
+            Ok(s) => h.say(&format!(
+                "  {} of {} paid in {:.1} s; upstream held {:?} at once; peak RSS {:?} KiB; other inquiries p99 {}",
+                s.paid,
+                s.payments,
+                s.burst_secs,
+                s.upstream_max_in_flight,
+                s.server_peak_rss_kb,
+                fmt_us(s.inquiries.latency.p99_us)
+            )),
+            Err(e) => h.say(&format!("  {e}")),
+        }
+        report.slow.push((label, r));
     }
 
     h.say("PostgreSQL, two instances");

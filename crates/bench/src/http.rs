@@ -118,16 +118,43 @@ pub fn endpoint(base: &str, path: &str) -> Result<Uri, String> {
         .map_err(|e| format!("bad URL {url:?}: {e}"))
 }
 
-/// One HTTP/1.1 connection of its own, outside any pool: to hold many requests in flight at once
-/// on connections opened beforehand.
+/// One connection of its own, outside any pool: to hold many requests in flight at once on
+/// connections opened beforehand. HTTP/1.1 carries one request at a time; an h2c connection
+/// (HTTP/2 with prior knowledge) carries any number, each a stream, and clones share it.
 pub struct Conn {
-    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    sender: Sender,
     host: String,
 }
 
+enum Sender {
+    Http1(hyper::client::conn::http1::SendRequest<Full<Bytes>>),
+    H2c(hyper::client::conn::http2::SendRequest<Full<Bytes>>),
+}
+
 impl Conn {
-    /// Connect to `base` (`http://host:port`).
+    /// Connect to `base` (`http://host:port`) over HTTP/1.1.
     pub async fn open(base: &str) -> Result<Conn, String> {
+        Conn::connect(base, false).await
+    }
+
+    /// Connect to `base` over h2c; [`Conn::share`] gives further handles on the connection.
+    pub async fn open_h2c(base: &str) -> Result<Conn, String> {
+        Conn::connect(base, true).await
+    }
+
+    /// Another handle on an h2c connection (its requests are streams of the same connection);
+    /// `None` for HTTP/1.1, which carries one request at a time.
+    pub fn share(&self) -> Option<Conn> {
+        match &self.sender {
+            Sender::Http1(_) => None,
+            Sender::H2c(s) => Some(Conn {
+                sender: Sender::H2c(s.clone()),
+                host: self.host.clone(),
+            }),
+        }
+    }
+
+    async fn connect(base: &str, h2c: bool) -> Result<Conn, String> {
         let uri: Uri = base.parse().map_err(|e| format!("bad URL {base:?}: {e}"))?;
         let host = uri
             .authority()
@@ -139,13 +166,30 @@ impl Conn {
         stream
             .set_nodelay(true)
             .map_err(|e| format!("connect: {e}"))?;
-        let (sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+        let io = hyper_util::rt::TokioIo::new(stream);
+        let handshake = |e: hyper::Error| format!("handshake: {}", error_chain(&e));
+        let sender = if h2c {
+            let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+                // Thousands of answers arrive together: hyper's server sends what the window
+                // allows, so a large window keeps them from trickling in.
+                .initial_stream_window_size(1 << 20)
+                .initial_connection_window_size(16 << 20)
+                .handshake(io)
                 .await
-                .map_err(|e| format!("handshake: {}", error_chain(&e)))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
+                .map_err(handshake)?;
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            Sender::H2c(sender)
+        } else {
+            let (sender, conn) = hyper::client::conn::http1::handshake(io)
+                .await
+                .map_err(handshake)?;
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            Sender::Http1(sender)
+        };
         Ok(Conn { sender, host })
     }
 
@@ -158,22 +202,28 @@ impl Conn {
         timeout: Duration,
     ) -> Result<Answer, String> {
         let call = async {
-            self.sender
-                .ready()
-                .await
-                .map_err(|e| format!("http: {}", error_chain(&e)))?;
-            let req = Request::builder()
-                .method(Method::POST)
-                .uri(path)
-                .header(hyper::header::HOST, self.host.as_str())
-                .header(CONTENT_TYPE, content_type)
-                .body(Full::new(body))
-                .map_err(|e| format!("request: {e}"))?;
-            let resp = self
-                .sender
-                .send_request(req)
-                .await
-                .map_err(|e| format!("http: {}", error_chain(&e)))?;
+            let http = |e: hyper::Error| format!("http: {}", error_chain(&e));
+            let req = Request::builder().method(Method::POST);
+            let req = match &self.sender {
+                Sender::Http1(_) => req
+                    .uri(path)
+                    .header(hyper::header::HOST, self.host.as_str()),
+                // HTTP/2 names the authority in the URI (:authority), not in a Host header.
+                Sender::H2c(_) => req.uri(format!("http://{}{path}", self.host)),
+            }
+            .header(CONTENT_TYPE, content_type)
+            .body(Full::new(body))
+            .map_err(|e| format!("request: {e}"))?;
+            let resp = match &mut self.sender {
+                Sender::Http1(s) => {
+                    s.ready().await.map_err(http)?;
+                    s.send_request(req).await.map_err(http)?
+                }
+                Sender::H2c(s) => {
+                    s.ready().await.map_err(http)?;
+                    s.send_request(req).await.map_err(http)?
+                }
+            };
             let status = resp.status().as_u16();
             let body = resp
                 .into_body()

@@ -68,6 +68,10 @@ enum Command {
         inquiry_rate: f64,
         #[arg(long, default_value_t = 2_000)]
         pay_delay_ms: u64,
+        /// The paying member's payments as streams of this many h2c connections (default: one
+        /// HTTP/1.1 connection per payment).
+        #[arg(long)]
+        member_h2c: Option<usize>,
     },
     /// Payments through two loket instances on one PostgreSQL database (run-all's PostgreSQL
     /// scenario alone).
@@ -372,23 +376,26 @@ async fn run(cli: Cli) -> Result<(), String> {
             payments,
             inquiry_rate,
             pay_delay_ms,
+            member_h2c,
         } => {
             let mut opts = Options::new(loket, exe(), false);
             opts.slow = SlowOptions {
                 payments,
                 inquiry_rate,
+                member_h2c,
                 ..SlowOptions::default()
             };
             opts.pay_delay = Duration::from_millis(pay_delay_ms);
+            let slow_opts = opts.slow.clone();
             let h = Harness::new(opts)?;
-            let s = h.slow().await?;
+            let s = h.slow(&slow_opts).await?;
             let mut report = loket_bench::report::Report::new(
                 String::new(),
                 String::new(),
                 String::new(),
                 machine::detect(),
             );
-            report.slow = Ok(s);
+            report.slow = vec![(harness::slow_label(&slow_opts), Ok(s))];
             let md = report.to_markdown();
             // The slow-upstream section and the goals it decides.
             for g in report.goals().iter().filter(|g| g.goal.starts_with("Slow")) {

@@ -36,7 +36,9 @@ pub struct Report {
     pub pay_half: Outcome<LoadResult>,
     pub isikuota: Outcome<LoadResult>,
     pub sqlite: Outcome<SqliteCeiling>,
-    pub slow: Outcome<SlowResult>,
+    /// The slow-upstream scenario, once per way the paying member connects (its label first:
+    /// "HTTP/1.1", "h2c").
+    pub slow: Vec<(String, Outcome<SlowResult>)>,
     pub pg: Outcome<LoadResult>,
     /// Members paying in the PostgreSQL scenario.
     pub pg_members: usize,
@@ -64,7 +66,7 @@ impl Report {
             pay_half: not_run(),
             isikuota: not_run(),
             sqlite: not_run(),
-            slow: not_run(),
+            slow: Vec::new(),
             pg: not_run(),
             pg_members: 0,
             notes: Vec::new(),
@@ -234,54 +236,68 @@ impl Report {
         }
 
         let target_n = "10,000 paid (RC 00), all held by the upstream at once";
-        let names = [
-            "Slow upstream: payments in flight",
-            "Slow upstream: server memory",
-            "Slow upstream: other members' inquiries",
-        ];
-        match &self.slow {
-            Ok(s) => {
-                let all = s.paid as usize == s.payments && s.payments >= 10_000;
-                let held = s.upstream_max_in_flight.unwrap_or(0);
-                out.push(goal(
-                    names[0],
-                    target_n,
-                    format!(
-                        "{} of {} paid; the upstream held {} at once; {} error(s)",
-                        s.paid,
-                        s.payments,
-                        s.upstream_max_in_flight
-                            .map_or("?".to_string(), |n| n.to_string()),
-                        s.pay_errors.values().sum::<u64>()
-                    ),
-                    Verdict::of(all && held as usize >= s.payments),
-                ));
-                out.push(match s.server_peak_rss_kb {
-                    Some(kb) => goal(
-                        names[1],
-                        "peak RSS < 150 MiB",
-                        format!("peak RSS {:.1} MiB", kb as f64 / 1024.0),
-                        Verdict::of(kb < 150 * 1024),
-                    ),
-                    None => missing(names[1], "peak RSS < 150 MiB", "RSS not measured"),
-                });
-                let i = &s.inquiries;
-                out.push(goal(
-                    names[2],
-                    "p99 < 50 ms during the burst",
-                    format!(
-                        "p99 {} at {:.0}/s{}",
-                        fmt_us(i.latency.p99_us),
-                        i.target_rate.unwrap_or(0.0),
-                        errors_note(i)
-                    ),
-                    Verdict::of(i.latency.p99_us < 50 * MS && i.error_count == 0 && i.ok > 0),
-                ));
-            }
-            Err(e) => {
-                out.push(missing(names[0], target_n, e));
-                out.push(missing(names[1], "peak RSS < 150 MiB", e));
-                out.push(missing(names[2], "p99 < 50 ms during the burst", e));
+        let slow_runs: Vec<(String, Outcome<SlowResult>)> = if self.slow.is_empty() {
+            vec![(String::new(), not_run())]
+        } else {
+            self.slow.clone()
+        };
+        for (label, slow) in &slow_runs {
+            let name = |what: &str| {
+                if label.is_empty() {
+                    format!("Slow upstream: {what}")
+                } else {
+                    format!("Slow upstream: {what} (members over {label})")
+                }
+            };
+            let names = [
+                name("payments in flight"),
+                name("server memory"),
+                name("other members' inquiries"),
+            ];
+            match slow {
+                Ok(s) => {
+                    let all = s.paid as usize == s.payments && s.payments >= 10_000;
+                    let held = s.upstream_max_in_flight.unwrap_or(0);
+                    out.push(goal(
+                        &names[0],
+                        target_n,
+                        format!(
+                            "{} of {} paid; the upstream held {} at once; {} error(s)",
+                            s.paid,
+                            s.payments,
+                            s.upstream_max_in_flight
+                                .map_or("?".to_string(), |n| n.to_string()),
+                            s.pay_errors.values().sum::<u64>()
+                        ),
+                        Verdict::of(all && held as usize >= s.payments),
+                    ));
+                    out.push(match s.server_peak_rss_kb {
+                        Some(kb) => goal(
+                            &names[1],
+                            "peak RSS < 150 MiB",
+                            format!("peak RSS {:.1} MiB", kb as f64 / 1024.0),
+                            Verdict::of(kb < 150 * 1024),
+                        ),
+                        None => missing(&names[1], "peak RSS < 150 MiB", "RSS not measured"),
+                    });
+                    let i = &s.inquiries;
+                    out.push(goal(
+                        &names[2],
+                        "p99 < 50 ms during the burst",
+                        format!(
+                            "p99 {} at {:.0}/s{}",
+                            fmt_us(i.latency.p99_us),
+                            i.target_rate.unwrap_or(0.0),
+                            errors_note(i)
+                        ),
+                        Verdict::of(i.latency.p99_us < 50 * MS && i.error_count == 0 && i.ok > 0),
+                    ));
+                }
+                Err(e) => {
+                    out.push(missing(&names[0], target_n, e));
+                    out.push(missing(&names[1], "peak RSS < 150 MiB", e));
+                    out.push(missing(&names[2], "p99 < 50 ms during the burst", e));
+                }
             }
         }
 
@@ -297,6 +313,136 @@ impl Report {
             Err(e) => missing(name, target, e),
         });
         out
+    }
+
+    /// The slow-upstream runs side by side: one column per way the paying member connects.
+    fn slow_section(&self, md: &mut String) {
+        let runs: Vec<(&String, &SlowResult)> = self
+            .slow
+            .iter()
+            .filter_map(|(l, s)| Some((l, s.as_ref().ok()?)))
+            .collect();
+        for (label, s) in &self.slow {
+            if let Err(e) = s {
+                let _ = writeln!(md, "Members over {label}: {e}\n");
+            }
+        }
+        let Some((_, first)) = runs.first() else {
+            if self.slow.is_empty() {
+                let _ = writeln!(md, "not run");
+            }
+            return;
+        };
+        let _ = writeln!(
+            md,
+            "{} live payments sent at once, on member connections opened beforehand, to an IAK \
+             upstream that answers pay-pasca after 2 s (a fake, `loket-bench fake-upstream`, \
+             accepting on 4 SO_REUSEPORT sockets), while another member sends sandbox inquiries at \
+             {:.0}/s (open loop, from 1 s before the burst to 0.5 s after it). The bills were quoted \
+             first through the same upstream (live inquiries, closed loop, not part of the figures \
+             but of the peak RSS). Each run is a fresh server; the runs differ only in how the \
+             paying member reaches loket: over HTTP/1.1 a payment needs a connection of its own \
+             (hyper keeps two 8 KiB buffers per connection), over h2c the payments are streams of a \
+             few connections.\n",
+            first.payments,
+            first.inquiries.target_rate.unwrap_or(0.0)
+        );
+        let labels: Vec<String> = runs
+            .iter()
+            .map(|(l, _)| format!("members over {l}"))
+            .collect();
+        let _ = writeln!(md, "| figure | {} |", labels.join(" | "));
+        let _ = writeln!(md, "|{}", " --- |".repeat(runs.len() + 1));
+        let mut row = |figure: &str, value: &dyn Fn(&SlowResult) -> String| {
+            let cells: Vec<String> = runs.iter().map(|(_, s)| cell(&value(s))).collect();
+            let _ = writeln!(md, "| {figure} | {} |", cells.join(" | "));
+        };
+        row("member connections", &|s| s.member_connections.clone());
+        row("paid (RC 00)", &|s| format!("{} of {}", s.paid, s.payments));
+        row("held by the upstream at once", &|s| {
+            s.upstream_max_in_flight
+                .map_or("?".into(), |n| n.to_string())
+        });
+        row("burst: first sent to last answered", &|s| {
+            format!("{:.2} s", s.burst_secs)
+        });
+        row(
+            "SYNs dropped by full accept queues during the burst (machine-wide)",
+            &|s| s.listen_overflows.map_or("?".into(), |n| n.to_string()),
+        );
+        row("payment latency p50 / p99 / max", &|s| {
+            format!(
+                "{} / {} / {}",
+                fmt_us(s.pay_latency.p50_us),
+                fmt_us(s.pay_latency.p99_us),
+                fmt_us(s.pay_latency.max_us)
+            )
+        });
+        row("server peak RSS (whole scenario)", &|s| {
+            rss(s.server_peak_rss_kb)
+        });
+        row(
+            "server RSS during the burst (max of 100 ms samples)",
+            &|s| rss(s.server_burst_rss_kb),
+        );
+        row("other member's inquiries: ok / errors", &|s| {
+            format!("{} / {}", s.inquiries.ok, s.inquiries.error_count)
+        });
+        row("other member's inquiries p50 / p99 / p99.9 / max", &|s| {
+            let l = &s.inquiries.latency;
+            format!(
+                "{} / {} / {} / {}",
+                fmt_us(l.p50_us),
+                fmt_us(l.p99_us),
+                fmt_us(l.p999_us),
+                fmt_us(l.max_us)
+            )
+        });
+        row(
+            "their send lag (generator), p99 / max: part of the latency above",
+            &|s| {
+                s.inquiries.send_lag.map_or("?".into(), |lag| {
+                    format!("{} / {}", fmt_us(lag.p99_us), fmt_us(lag.max_us))
+                })
+            },
+        );
+        row(
+            &format!(
+                "their worst {} ms windows (by send time from the burst's start; send to answer)",
+                crate::slow::WINDOW.as_millis()
+            ),
+            &|s| {
+                s.inquiry_windows
+                    .iter()
+                    .map(|w| {
+                        format!(
+                            "{:+.2} s: {} sent, p99 {}, max {}",
+                            w.from_secs,
+                            w.count,
+                            fmt_us(w.p99_us),
+                            fmt_us(w.max_us)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            },
+        );
+        row(
+            "quoting phase (live inquiries via the upstream, closed loop)",
+            &|s| {
+                format!(
+                    "{:.0}/s, p99 {}, {} errors",
+                    s.setup.throughput,
+                    fmt_us(s.setup.latency.p99_us),
+                    s.setup.error_count
+                )
+            },
+        );
+        for (label, s) in &runs {
+            for n in &s.notes {
+                let _ = writeln!(md, "\n- members over {label}: {n}");
+            }
+        }
     }
 
     /// The whole report as markdown.
@@ -559,114 +705,7 @@ impl Report {
         );
 
         let _ = writeln!(md, "\n## Slow upstream\n");
-        match &self.slow {
-            Ok(s) => {
-                let _ = writeln!(
-                    md,
-                    "{} live payments sent at once, each on a member connection opened beforehand, to \
-                     an IAK upstream that answers pay-pasca after 2 s (a fake, `loket-bench \
-                     fake-upstream`, accepting on 4 SO_REUSEPORT sockets), while another member sends \
-                     sandbox inquiries at {:.0}/s (open loop, from 1 s before the burst to 0.5 s \
-                     after it). The bills were quoted first through the same upstream (live \
-                     inquiries, closed loop, not part of the figures but of the peak RSS).\n",
-                    s.payments,
-                    s.inquiries.target_rate.unwrap_or(0.0)
-                );
-                let _ = writeln!(md, "| figure | value |");
-                let _ = writeln!(md, "| --- | --- |");
-                let _ = writeln!(md, "| paid (RC 00) | {} of {} |", s.paid, s.payments);
-                let _ = writeln!(
-                    md,
-                    "| held by the upstream at once | {} |",
-                    s.upstream_max_in_flight
-                        .map_or("?".into(), |n| n.to_string())
-                );
-                let _ = writeln!(
-                    md,
-                    "| burst: first sent to last answered | {:.2} s |",
-                    s.burst_secs
-                );
-                let _ = writeln!(
-                    md,
-                    "| SYNs dropped by full accept queues during the burst (machine-wide) | {} |",
-                    s.listen_overflows.map_or("?".into(), |n| n.to_string())
-                );
-                let _ = writeln!(
-                    md,
-                    "| payment latency p50 / p99 / max | {} / {} / {} |",
-                    fmt_us(s.pay_latency.p50_us),
-                    fmt_us(s.pay_latency.p99_us),
-                    fmt_us(s.pay_latency.max_us)
-                );
-                let _ = writeln!(
-                    md,
-                    "| server peak RSS (whole scenario) | {} |",
-                    rss(s.server_peak_rss_kb)
-                );
-                let _ = writeln!(
-                    md,
-                    "| server RSS during the burst (max of 100 ms samples) | {} |",
-                    rss(s.server_burst_rss_kb)
-                );
-                let i = &s.inquiries;
-                let _ = writeln!(
-                    md,
-                    "| other member's inquiries: ok / errors | {} / {} |",
-                    i.ok, i.error_count
-                );
-                let _ = writeln!(
-                    md,
-                    "| other member's inquiries p50 / p99 / p99.9 / max | {} / {} / {} / {} |",
-                    fmt_us(i.latency.p50_us),
-                    fmt_us(i.latency.p99_us),
-                    fmt_us(i.latency.p999_us),
-                    fmt_us(i.latency.max_us)
-                );
-                if let Some(lag) = i.send_lag {
-                    let _ = writeln!(
-                        md,
-                        "| their send lag (generator), p99 / max: part of the latency above | {} / {} |",
-                        fmt_us(lag.p99_us),
-                        fmt_us(lag.max_us)
-                    );
-                }
-                if !s.inquiry_windows.is_empty() {
-                    let worst: Vec<String> = s
-                        .inquiry_windows
-                        .iter()
-                        .map(|w| {
-                            format!(
-                                "{:+.2} s: {} sent, p99 {}, max {}",
-                                w.from_secs,
-                                w.count,
-                                fmt_us(w.p99_us),
-                                fmt_us(w.max_us)
-                            )
-                        })
-                        .collect();
-                    let _ = writeln!(
-                        md,
-                        "| their worst {} ms windows (by send time from the burst's start; send to answer) | {} |",
-                        crate::slow::WINDOW.as_millis(),
-                        worst.join("; ")
-                    );
-                }
-                let _ = writeln!(md, "| quoting phase (live inquiries via the upstream, closed loop) | {:.0}/s, p99 {}, {} errors |",
-                    s.setup.throughput, fmt_us(s.setup.latency.p99_us), s.setup.error_count);
-                if !s.pay_errors.is_empty() {
-                    let _ = writeln!(md, "\nPayment errors:\n");
-                    for (k, v) in &s.pay_errors {
-                        let _ = writeln!(md, "- {v} × {}", cell(k));
-                    }
-                }
-                for n in &s.notes {
-                    let _ = writeln!(md, "\n- {n}");
-                }
-            }
-            Err(e) => {
-                let _ = writeln!(md, "{e}");
-            }
-        }
+        self.slow_section(&mut md);
 
         let _ = writeln!(md, "\n## PostgreSQL\n");
         match &self.pg {
@@ -688,24 +727,31 @@ impl Report {
 
         let _ = writeln!(md, "\n## Errors\n");
         let mut any = false;
-        let mut all_rows: Vec<(&str, &LoadResult)> = rows
+        let all_rows: Vec<(&str, &LoadResult)> = rows
             .iter()
             .filter_map(|(l, r)| r.as_ref().ok().map(|r| (*l, r)))
             .collect();
-        if let Ok(s) = &self.slow {
-            all_rows.push(("slow upstream: quoting phase", &s.setup));
-            all_rows.push(("slow upstream: other member's inquiries", &s.inquiries));
-        }
         for (label, r) in all_rows {
             for (k, v) in &r.errors {
                 any = true;
                 let _ = writeln!(md, "- {label}: {v} × {}", cell(k));
             }
         }
-        if let Ok(s) = &self.slow {
-            for (k, v) in &s.pay_errors {
-                any = true;
-                let _ = writeln!(md, "- slow upstream: payments: {v} × {}", cell(k));
+        for (label, s) in self
+            .slow
+            .iter()
+            .filter_map(|(l, s)| Some((l, s.as_ref().ok()?)))
+        {
+            let runs = [
+                ("quoting phase", &s.setup.errors),
+                ("other member's inquiries", &s.inquiries.errors),
+                ("payments", &s.pay_errors),
+            ];
+            for (what, errors) in runs {
+                for (k, v) in errors {
+                    any = true;
+                    let _ = writeln!(md, "- slow upstream ({label}): {what}: {v} × {}", cell(k));
+                }
             }
         }
         if !any {

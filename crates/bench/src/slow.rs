@@ -31,6 +31,9 @@ pub struct SlowOptions {
     pub setup_concurrency: usize,
     /// The number the live inquiries quote (any: the fake answers every number).
     pub number: String,
+    /// How the paying member reaches loket: `None`, one HTTP/1.1 connection per payment;
+    /// `Some(n)`, `n` h2c connections with the payments spread over them as streams.
+    pub member_h2c: Option<usize>,
 }
 
 impl Default for SlowOptions {
@@ -40,6 +43,7 @@ impl Default for SlowOptions {
             inquiry_rate: 500.0,
             setup_concurrency: 64,
             number: "0110019999".into(),
+            member_h2c: None,
         }
     }
 }
@@ -47,6 +51,8 @@ impl Default for SlowOptions {
 #[derive(Debug, Clone, Serialize)]
 pub struct SlowResult {
     pub payments: usize,
+    /// How the payments reached loket, e.g. "10,000 HTTP/1.1 connections".
+    pub member_connections: String,
     pub paid: u64,
     pub pay_errors: BTreeMap<String, u64>,
     /// Latency of each payment (the upstream's delay included).
@@ -225,18 +231,17 @@ pub async fn run_slow(
 
     // The members' connections are open before the burst (a member's client keeps its
     // connection), opened at a gentle pace: the burst is about payments in flight, not about
-    // accepting 10,000 connections at once. One connection per payment, outside any pool.
-    let mut conns: Vec<Option<Conn>> = Vec::with_capacity(pays.len());
+    // accepting 10,000 connections at once. Over HTTP/1.1 one connection per payment, outside any
+    // pool; over h2c the payments are spread over a few connections.
+    let (conns, member_connections) = member_conns(base, pays.len(), opts.member_h2c).await;
     let mut open_failures: BTreeMap<String, u64> = BTreeMap::new();
-    for c in open_conns(base, pays.len(), 128).await {
-        match c {
-            Ok(c) => conns.push(Some(c)),
-            Err(e) => {
-                *open_failures.entry(e).or_insert(0) += 1;
-                conns.push(None);
-            }
-        }
-    }
+    let conns: Vec<Option<Conn>> = conns
+        .into_iter()
+        .map(|c| {
+            c.map_err(|e| *open_failures.entry(e).or_insert(0) += 1)
+                .ok()
+        })
+        .collect();
     if !open_failures.is_empty() {
         notes.push(format!(
             "connections that could not be opened before the burst (their payments connect during \
@@ -383,6 +388,7 @@ pub async fn run_slow(
     };
     Ok(SlowResult {
         payments: opts.payments,
+        member_connections,
         paid,
         pay_errors,
         pay_latency: Summary::of(&hist),
@@ -396,6 +402,41 @@ pub async fn run_slow(
         server_burst_rss_kb,
         notes,
     })
+}
+
+/// One connection handle per payment (`n`), and how they were made: HTTP/1.1, one connection
+/// each; or `h2c` connections, payment `i` on connection `i % h2c`.
+async fn member_conns(
+    base: &str,
+    n: usize,
+    h2c: Option<usize>,
+) -> (Vec<Result<Conn, String>>, String) {
+    match h2c {
+        None => (
+            open_conns(base, n, 128).await,
+            format!("{n} HTTP/1.1 connections (one per payment)"),
+        ),
+        Some(k) => {
+            let k = k.clamp(1, n.max(1));
+            let mut shared = Vec::with_capacity(k);
+            for _ in 0..k {
+                shared.push(Conn::open_h2c(base).await);
+            }
+            let conns = (0..n)
+                .map(|i| match &shared[i % k] {
+                    Ok(c) => c.share().ok_or_else(|| "not h2c".to_string()),
+                    Err(e) => Err(e.clone()),
+                })
+                .collect();
+            (
+                conns,
+                format!(
+                    "{k} h2c connections ({} payments each as streams)",
+                    n.div_ceil(k)
+                ),
+            )
+        }
+    }
 }
 
 /// Live inquiries that keep each answer's `tr_id`.

@@ -247,30 +247,39 @@ async fn every_scenario_runs_and_the_report_renders() {
         .unwrap();
     let live = live_app.member("62812000001", 100 * 400_000, 0).await;
     let other = live_app.member("62812000002", 0, 0).await;
-    let opts = SlowOptions {
-        payments: 40,
-        inquiry_rate: 50.0,
-        setup_concurrency: 4,
-        ..SlowOptions::default()
-    };
-    let stats = format!("{upstream_url}/stats");
-    // The server is in this process: its RSS is this process's.
-    let me = Some(std::process::id());
-    let s = slow::run_slow(&live_app.base_url, &live, &other, Some(&stats), &opts, me)
-        .await
-        .unwrap();
-    assert_eq!(s.paid, 40, "{:?}", s.pay_errors);
-    assert!(s.pay_errors.is_empty());
-    assert_eq!(s.pay_latency.count, 40);
-    assert!(
-        s.pay_latency.p50_us >= 300_000,
-        "the upstream's delay is in it"
-    );
-    assert!(s.upstream_max_in_flight.is_some_and(|n| n > 1 && n <= 40));
-    assert_clean(&s.setup);
-    assert_clean(&s.inquiries);
+    // Members over HTTP/1.1 (a connection per payment), then over h2c (streams of 4 connections).
+    for member_h2c in [None, Some(4)] {
+        let opts = SlowOptions {
+            payments: 40,
+            inquiry_rate: 50.0,
+            setup_concurrency: 4,
+            member_h2c,
+            ..SlowOptions::default()
+        };
+        let stats = format!("{upstream_url}/stats");
+        // The server is in this process: its RSS is this process's.
+        let me = Some(std::process::id());
+        let s = slow::run_slow(&live_app.base_url, &live, &other, Some(&stats), &opts, me)
+            .await
+            .unwrap();
+        assert_eq!(s.paid, 40, "{member_h2c:?}: {:?}", s.pay_errors);
+        assert!(s.pay_errors.is_empty());
+        assert_eq!(s.pay_latency.count, 40);
+        assert!(
+            s.pay_latency.p50_us >= 300_000,
+            "the upstream's delay is in it"
+        );
+        assert!(s.upstream_max_in_flight.is_some_and(|n| n > 1 && n <= 40));
+        assert_clean(&s.setup);
+        assert_clean(&s.inquiries);
+        let expected = match member_h2c {
+            None => "40 HTTP/1.1 connections (one per payment)",
+            Some(_) => "4 h2c connections (10 payments each as streams)",
+        };
+        assert_eq!(s.member_connections, expected);
+        report.slow.push((harness::slow_label(&opts), Ok(s)));
+    }
     let _ = up_tx.send(());
-    report.slow = Ok(s);
     report.pg = Err("not run: LOKET_BENCH_PG_URL is unset".into());
 
     let md = report.to_markdown();
@@ -278,7 +287,8 @@ async fn every_scenario_runs_and_the_report_renders() {
         assert!(md.contains(section), "{section} missing from\n{md}");
     }
     let goals = report.goals();
-    assert_eq!(goals.len(), 9);
+    // Three slow-upstream goals per way of connecting.
+    assert_eq!(goals.len(), 12);
     assert!(goals
         .iter()
         .all(|g| g.verdict != Verdict::NotRun || g.goal.starts_with("PostgreSQL")));
