@@ -8,16 +8,18 @@
 //! layouts (its text format without colours, or its JSON format) and writes them in batches.
 //! `LOKET_LOG` still decides: a line is queued only when `loket::request` is enabled at INFO.
 //! When the queue is full, lines are dropped and counted (a later line says how many), never
-//! waited for. Without [`start`] (the library embedded, tests) lines go through `tracing`.
+//! waited for. The queue takes memory only for the lines in it (a bounded channel would allocate
+//! all 65,536 slots, 10 MB, up front). Without [`start`] (the library embedded, tests) lines go
+//! through `tracing`.
 
 use axum::extract::Request;
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime};
 
 /// What a handler tells the request log; put in the response's extensions.
@@ -49,7 +51,40 @@ enum Message {
     Flush(SyncSender<()>),
 }
 
-static SINK: OnceLock<SyncSender<Message>> = OnceLock::new();
+/// The sending end of the log thread's queue: an unbounded channel (memory for the lines in it
+/// only) bounded by a count of the lines not yet taken out.
+struct Sink {
+    tx: Sender<Message>,
+    queued: Arc<AtomicUsize>,
+    limit: usize,
+}
+
+impl Sink {
+    fn new(limit: usize) -> (Sink, Receiver<Message>, Arc<AtomicUsize>) {
+        let (tx, rx) = channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let sink = Sink {
+            tx,
+            queued: queued.clone(),
+            limit,
+        };
+        (sink, rx, queued)
+    }
+
+    /// Queue a line, or drop and count it when `limit` lines are waiting.
+    fn line(&self, record: Record) {
+        if self.queued.fetch_add(1, Ordering::Relaxed) >= self.limit {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            DROPPED.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if self.tx.send(Message::Line(record)).is_err() {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+static SINK: OnceLock<Sink> = OnceLock::new();
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 
 /// The layout of the lines, as `LOKET_LOG_FORMAT` chose for the other logs.
@@ -64,11 +99,11 @@ pub fn start(layout: Layout) -> std::io::Result<()> {
     if SINK.get().is_some() {
         return Ok(());
     }
-    let (tx, rx) = sync_channel(QUEUE);
+    let (sink, rx, queued) = Sink::new(QUEUE);
     std::thread::Builder::new()
         .name("loket-access-log".into())
-        .spawn(move || write_loop(rx, layout, std::io::stderr()))?;
-    let _ = SINK.set(tx);
+        .spawn(move || write_loop(rx, &queued, layout, std::io::stderr()))?;
+    let _ = SINK.set(sink);
     Ok(())
 }
 
@@ -76,7 +111,7 @@ pub fn start(layout: Layout) -> std::io::Result<()> {
 pub fn flush() {
     let Some(sink) = SINK.get() else { return };
     let (tx, rx) = sync_channel(1);
-    if sink.send(Message::Flush(tx)).is_ok() {
+    if sink.tx.send(Message::Flush(tx)).is_ok() {
         let _ = rx.recv_timeout(std::time::Duration::from_secs(2));
     }
 }
@@ -103,11 +138,7 @@ pub async fn log_requests(req: Request, next: Next) -> Response {
         latency_us: start.elapsed().as_micros() as u64,
     };
     match SINK.get() {
-        Some(sink) => {
-            if let Err(TrySendError::Full(_)) = sink.try_send(Message::Line(record)) {
-                DROPPED.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        Some(sink) => sink.line(record),
         None => tracing::info!(
             target: "loket::request",
             method = %record.method,
@@ -123,7 +154,7 @@ pub async fn log_requests(req: Request, next: Next) -> Response {
     response
 }
 
-fn write_loop(rx: Receiver<Message>, layout: Layout, mut out: impl Write) {
+fn write_loop(rx: Receiver<Message>, queued: &AtomicUsize, layout: Layout, mut out: impl Write) {
     let mut buf = Vec::with_capacity(64 * 1024);
     while let Ok(first) = rx.recv() {
         let mut flushes = Vec::new();
@@ -131,7 +162,10 @@ fn write_loop(rx: Receiver<Message>, layout: Layout, mut out: impl Write) {
         let mut n = 0;
         while let Some(message) = next.take() {
             match message {
-                Message::Line(r) => format_record(&mut buf, layout, &r),
+                Message::Line(r) => {
+                    queued.fetch_sub(1, Ordering::Relaxed);
+                    format_record(&mut buf, layout, &r)
+                }
                 Message::Flush(done) => flushes.push(done),
             }
             n += 1;
@@ -319,7 +353,7 @@ mod tests {
     }
 
     #[test]
-    fn the_thread_writes_batches_and_answers_flushes_after_them() {
+    fn the_thread_writes_batches_bounded_by_the_queue_and_answers_flushes_after_them() {
         #[derive(Clone, Default)]
         struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
         impl Write for Shared {
@@ -332,21 +366,39 @@ mod tests {
             }
         }
         let out = Shared::default();
-        let (tx, rx) = sync_channel(16);
+        let (sink, rx, queued) = Sink::new(3);
+        // Four lines before the thread runs: the queue holds three, the fourth is counted.
+        let dropped_before = DROPPED.load(Ordering::Relaxed);
+        for _ in 0..4 {
+            sink.line(record());
+        }
+        assert_eq!(queued.load(Ordering::Relaxed), 3);
+        assert!(DROPPED.load(Ordering::Relaxed) > dropped_before);
         let thread = {
             let out = out.clone();
-            std::thread::spawn(move || write_loop(rx, Layout::Text, out))
+            let queued = queued.clone();
+            std::thread::spawn(move || write_loop(rx, &queued, Layout::Text, out))
         };
-        for _ in 0..3 {
-            tx.send(Message::Line(record())).unwrap();
-        }
         let (done_tx, done_rx) = sync_channel(1);
-        tx.send(Message::Flush(done_tx)).unwrap();
+        sink.tx.send(Message::Flush(done_tx)).unwrap();
         done_rx.recv_timeout(Duration::from_secs(5)).unwrap();
         let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
-        assert_eq!(text.lines().count(), 3, "{text}");
-        assert!(text.lines().all(|l| l.contains(" rc=00 status=200 ")));
-        drop(tx);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines.len(),
+            4,
+            "three lines and the count of the dropped one: {text}"
+        );
+        assert!(lines[..3].iter().all(|l| l.contains(" rc=00 status=200 ")));
+        assert!(
+            lines[3].contains("request log lines dropped (queue full) dropped="),
+            "{text}"
+        );
+        // Taken out, the lines free their places in the queue.
+        assert_eq!(queued.load(Ordering::Relaxed), 0);
+        sink.line(record());
+        assert_eq!(queued.load(Ordering::Relaxed), 1);
+        drop(sink);
         thread.join().unwrap();
     }
 }
