@@ -312,7 +312,7 @@ pub async fn pay(
     tr_id: i64,
 ) -> Result<PayResult, StoreError> {
     let quote = match state.take_quote(tr_id, member.id, mode).await? {
-        Some(q) if q.member_id == member.id && q.mode == mode => q,
+        Some(q) if q.member_id == member.id && q.mode == mode => Box::new(q),
         _ => {
             return Ok(PayResult::Refused {
                 rc: Rc::InquiryIdNotFound,
@@ -324,7 +324,10 @@ pub async fn pay(
 }
 
 /// Pay a quote the caller has already matched to its member.
-pub async fn pay_quote(state: &AppState, quote: Quote) -> Result<PayResult, StoreError> {
+///
+/// The quote travels boxed: every future on a payment's path holds a pointer instead of a
+/// 464-byte copy in each of its states (docs/performance.md, round 8).
+pub async fn pay_quote(state: &AppState, quote: Box<Quote>) -> Result<PayResult, StoreError> {
     let now = loket_core::jakarta::now();
     let upstream = quote.scenario.is_none() && quote.upstream_code.is_some();
     // A repeat answers the first payment, even past expiry or with the upstream unavailable. For
@@ -340,7 +343,7 @@ pub async fn pay_quote(state: &AppState, quote: Quote) -> Result<PayResult, Stor
     if quote.is_expired(now) {
         return Ok(PayResult::Refused {
             rc: Rc::BillingIdExpired,
-            quote: Some(Box::new(quote)),
+            quote: Some(quote),
         });
     }
     if upstream {
@@ -389,26 +392,23 @@ pub async fn pay_quote(state: &AppState, quote: Quote) -> Result<PayResult, Stor
         }
         _ => payment,
     };
-    Ok(PayResult::Payment {
-        quote: Box::new(quote),
-        payment,
-    })
+    Ok(PayResult::Payment { quote, payment })
 }
 
 /// What placing the quote's payment (hold and row, one transaction) did. `Err(answer)`: nothing
 /// new was placed and `answer` is what the request gets (the first payment's state, or RC 17).
 async fn placed_or_answer(
     state: &AppState,
-    quote: Quote,
+    quote: Box<Quote>,
     placed: Result<Placed, StoreError>,
-) -> Result<Result<(Quote, loket_core::Payment), PayResult>, StoreError> {
+) -> Result<Result<(Box<Quote>, loket_core::Payment), PayResult>, StoreError> {
     let existing = match placed {
         Ok(Placed::New(p)) => return Ok(Ok((quote, p))),
         Ok(Placed::Existing(p)) => p,
         Err(StoreError::InsufficientBalance) => {
             return Ok(Err(PayResult::Refused {
                 rc: Rc::BalanceNotEnough,
-                quote: Some(Box::new(quote)),
+                quote: Some(quote),
             }))
         }
         Err(StoreError::Duplicate(_)) => state
@@ -431,7 +431,7 @@ const IN_FLIGHT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// repeats see what the first request answers rather than a transient "pending".
 async fn first_payment(
     state: &AppState,
-    quote: Quote,
+    quote: Box<Quote>,
     mut payment: loket_core::Payment,
 ) -> Result<PayResult, StoreError> {
     let deadline = tokio::time::Instant::now() + IN_FLIGHT_WAIT;
@@ -445,10 +445,7 @@ async fn first_payment(
             None => break,
         }
     }
-    Ok(PayResult::Payment {
-        quote: Box::new(quote),
-        payment,
-    })
+    Ok(PayResult::Payment { quote, payment })
 }
 
 /// The upstream's view of a quote, for pay and status.
@@ -470,11 +467,15 @@ pub fn upstream_payment(quote: &Quote) -> UpstreamPayment {
 
 /// Pay a live quote at the upstream that quoted it, and only there. Refused before any money
 /// moves when that upstream is gone, its breaker is open or it is at its concurrency limit.
-async fn pay_upstream(state: &AppState, quote: Quote, now: i64) -> Result<PayResult, StoreError> {
-    let refuse = |quote: Quote| {
+async fn pay_upstream(
+    state: &AppState,
+    quote: Box<Quote>,
+    now: i64,
+) -> Result<PayResult, StoreError> {
+    let refuse = |quote: Box<Quote>| {
         Ok(PayResult::Refused {
             rc: Rc::ProductOutOfService,
-            quote: Some(Box::new(quote)),
+            quote: Some(quote),
         })
     };
     let Some(up) = state.upstreams.get(&state.store, &quote.biller).await else {
@@ -519,10 +520,7 @@ async fn pay_upstream(state: &AppState, quote: Quote, now: i64) -> Result<PayRes
         ))
         .await?
     };
-    Ok(PayResult::Payment {
-        quote: Box::new(quote),
-        payment,
-    })
+    Ok(PayResult::Payment { quote, payment })
 }
 
 /// Write what an upstream said about a pending payment. `by`: who settles it after its answer

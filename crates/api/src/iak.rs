@@ -518,6 +518,9 @@ async fn dispatch(
                     )
                 }
             };
+            // The request's fields are not needed while the payment runs (which may be a wait
+            // on a slow upstream): their memory goes now, not when the answer does.
+            drop(f);
             Box::pin(pay(state, format, &member, mode, tr_id)).await
         }
         Command::Status => match f.req("ref_id", true) {

@@ -523,7 +523,7 @@ async fn pay(state: &AppState, m: &Member, mode: Mode, p: &Params<'_>) -> Reply 
     if !mismatch.is_empty() {
         return invalid(&mismatch, Some(m));
     }
-    match gateway::pay_quote(state, quote).await {
+    match gateway::pay_quote(state, Box::new(quote)).await {
         Ok(PayResult::Payment { quote, payment }) => payment_reply(m, &quote, &payment),
         Ok(PayResult::Refused { rc, .. }) => refuse_rc(rc, Some(m)),
         Err(e) => internal(&e, Some(m)),

@@ -461,8 +461,14 @@ tokio::task_local! {
 /// sees members and products at least as new as its first lookup. That read cost about 6,000
 /// instructions, 4% of a sandbox inquiry (docs/performance.md, round 6). Not for anything that
 /// changes members or products and then reads them back.
-pub async fn one_config_read<F: std::future::Future>(f: F) -> F::Output {
-    CONFIG_SNAPSHOT.scope(std::cell::Cell::new(None), f).await
+///
+/// A plain function returning the scoped future, not an `async fn`: an `async fn` would hold `f`
+/// twice (its argument, and inside the scope), doubling a request's future for as long as the
+/// request runs (docs/performance.md, round 8).
+pub fn one_config_read<F: std::future::Future>(
+    f: F,
+) -> tokio::task::futures::TaskLocalFuture<std::cell::Cell<Option<i64>>, F> {
+    CONFIG_SNAPSHOT.scope(std::cell::Cell::new(None), f)
 }
 
 /// Fresh credentials for a member.
