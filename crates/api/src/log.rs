@@ -60,15 +60,14 @@ struct Sink {
 }
 
 impl Sink {
-    fn new(limit: usize) -> (Sink, Receiver<Message>, Arc<AtomicUsize>) {
+    fn new(limit: usize) -> (Sink, Receiver<Message>) {
         let (tx, rx) = channel();
-        let queued = Arc::new(AtomicUsize::new(0));
         let sink = Sink {
             tx,
-            queued: queued.clone(),
+            queued: Arc::new(AtomicUsize::new(0)),
             limit,
         };
-        (sink, rx, queued)
+        (sink, rx)
     }
 
     /// Queue a line, or drop and count it when `limit` lines are waiting.
@@ -99,7 +98,8 @@ pub fn start(layout: Layout) -> std::io::Result<()> {
     if SINK.get().is_some() {
         return Ok(());
     }
-    let (sink, rx, queued) = Sink::new(QUEUE);
+    let (sink, rx) = Sink::new(QUEUE);
+    let queued = sink.queued.clone();
     std::thread::Builder::new()
         .name("loket-access-log".into())
         .spawn(move || write_loop(rx, &queued, layout, std::io::stderr()))?;
@@ -366,7 +366,8 @@ mod tests {
             }
         }
         let out = Shared::default();
-        let (sink, rx, queued) = Sink::new(3);
+        let (sink, rx) = Sink::new(3);
+        let queued = sink.queued.clone();
         // Four lines before the thread runs: the queue holds three, the fourth is counted.
         let dropped_before = DROPPED.load(Ordering::Relaxed);
         for _ in 0..4 {
