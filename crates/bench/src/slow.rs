@@ -51,7 +51,7 @@ impl Default for SlowOptions {
 #[derive(Debug, Clone, Serialize)]
 pub struct SlowResult {
     pub payments: usize,
-    /// How the payments reached loket, e.g. "10,000 HTTP/1.1 connections".
+    /// How the payments reached loket, e.g. "10000 HTTP/1.1 connections (one per payment)".
     pub member_connections: String,
     pub paid: u64,
     pub pay_errors: BTreeMap<String, u64>,
