@@ -3,8 +3,11 @@
 //! does; latency measured from the scheduled send time, so a slow server cannot hide its queue:
 //! no coordinated omission).
 //!
-//! Each worker owns its [`Recorder`]; recorders are merged at the end. Operations started during
-//! the warm-up are sent but not recorded.
+//! A closed loop's workers each own a [`Recorder`]; an open loop's (up to thousands of them,
+//! mostly waiting for their slot) share [`OPEN_LOOP_RECORDERS`] behind locks: a recorder's
+//! histograms take ~300 KB, and 2,048 of them cost the generator 0.6 GB and most of a second of
+//! CPU right before the slow-upstream burst. Recorders are merged at the end. Operations started
+//! during the warm-up are sent but not recorded.
 
 use crate::http::HttpClient;
 use crate::stats::{LoadResult, Op, Recorder, Summary};
@@ -20,6 +23,9 @@ use std::time::{Duration, Instant};
 /// 6,600 connections inside a second and the half-rate runs' p99 measured that storm (1.2-1.5 s
 /// with p50 3 ms): docs/performance.md, round 6.
 pub const OPEN_LOOP_CONNECTIONS: usize = 256;
+
+/// The recorders an open loop's workers share (worker `k` records into `k % OPEN_LOOP_RECORDERS`).
+pub const OPEN_LOOP_RECORDERS: usize = 8;
 
 /// How requests are issued.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -144,7 +150,8 @@ pub trait Flow: Send + Sync + 'static {
 }
 
 struct WorkerEnd {
-    rec: Recorder,
+    /// A closed loop's worker's own recorder (an open loop's are shared).
+    rec: Option<Recorder>,
     last_done: Option<Instant>,
 }
 
@@ -168,6 +175,7 @@ pub async fn run_load<F: Flow>(
     };
 
     let mut workers = Vec::new();
+    let mut shared: Option<Arc<Vec<std::sync::Mutex<Recorder>>>> = None;
     match spec.mode {
         LoadMode::Closed { concurrency } => {
             for _ in 0..concurrency.max(1) {
@@ -198,7 +206,10 @@ pub async fn run_load<F: Flow>(
                             last_done = Some(t1);
                         }
                     }
-                    WorkerEnd { rec, last_done }
+                    WorkerEnd {
+                        rec: Some(rec),
+                        last_done,
+                    }
                 }));
             }
         }
@@ -208,17 +219,23 @@ pub async fn run_load<F: Flow>(
         } => {
             let total = spec.operations(rate);
             let interval = 1.0 / rate.max(1e-9);
-            for _ in 0..max_in_flight.max(1).min(total) {
-                let (flow, http, next, exhausted, stopped, stop) = (
+            let recorders = shared.insert(Arc::new(
+                (0..OPEN_LOOP_RECORDERS)
+                    .map(|_| std::sync::Mutex::new(Recorder::new(phases)))
+                    .collect::<Vec<_>>(),
+            ));
+            for k in 0..max_in_flight.max(1).min(total) {
+                let (flow, http, next, exhausted, stopped, stop, recorders) = (
                     flow.clone(),
                     http.clone(),
                     next.clone(),
                     exhausted.clone(),
                     stopped.clone(),
                     stop.clone(),
+                    recorders.clone(),
                 );
                 workers.push(tokio::spawn(async move {
-                    let mut rec = Recorder::new(phases);
+                    let shared = &recorders[k % recorders.len()];
                     let mut last_done = None;
                     loop {
                         if stopped() {
@@ -249,12 +266,17 @@ pub async fn run_load<F: Flow>(
                         let op = flow.run(&http, i).await;
                         let done = Instant::now();
                         if scheduled >= warm_end {
-                            rec.record(&op, done - scheduled);
-                            rec.record_lag(sent - scheduled);
+                            if let Ok(mut rec) = shared.lock() {
+                                rec.record(&op, done - scheduled);
+                                rec.record_lag(sent - scheduled);
+                            }
                             last_done = Some(done);
                         }
                     }
-                    WorkerEnd { rec, last_done }
+                    WorkerEnd {
+                        rec: None,
+                        last_done,
+                    }
                 }));
             }
         }
@@ -264,11 +286,18 @@ pub async fn run_load<F: Flow>(
     let mut last_done: Option<Instant> = None;
     for w in workers {
         if let Ok(end) = w.await {
-            rec.merge(end.rec);
+            if let Some(r) = end.rec {
+                rec.merge(&r);
+            }
             last_done = match (last_done, end.last_done) {
                 (Some(a), Some(b)) => Some(a.max(b)),
                 (a, b) => a.or(b),
             };
+        }
+    }
+    for r in shared.iter().flat_map(|all| all.iter()) {
+        if let Ok(r) = r.lock() {
+            rec.merge(&r);
         }
     }
     let exhausted = exhausted.load(Ordering::Relaxed);

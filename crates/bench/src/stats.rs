@@ -20,8 +20,8 @@ pub fn micros(d: Duration) -> u64 {
         .clamp(1, MAX_MICROS)
 }
 
-/// What one worker saw. Each worker owns one (no locks in the measured loop); they are merged
-/// at the end.
+/// What one worker saw (a closed loop's worker owns one; an open loop's workers share a few):
+/// merged at the end.
 pub struct Recorder {
     /// Latency of every measured operation, successful or not.
     pub latency: Histogram<u64>,
@@ -67,15 +67,15 @@ impl Recorder {
         self.errors.values().sum()
     }
 
-    pub fn merge(&mut self, other: Recorder) {
+    pub fn merge(&mut self, other: &Recorder) {
         let _ = self.latency.add(&other.latency);
         for ((_, mine), (_, theirs)) in self.phases.iter_mut().zip(other.phases.iter()) {
             let _ = mine.add(theirs);
         }
         let _ = self.send_lag.add(&other.send_lag);
         self.ok += other.ok;
-        for (k, v) in other.errors {
-            *self.errors.entry(k).or_insert(0) += v;
+        for (k, v) in &other.errors {
+            *self.errors.entry(k.clone()).or_insert(0) += v;
         }
     }
 }
@@ -199,7 +199,7 @@ mod tests {
         }
         b.record(&Op::err("RC 17"), Duration::from_millis(5));
         b.record(&Op::err("RC 17"), Duration::from_millis(5));
-        a.merge(b);
+        a.merge(&b);
         assert_eq!(a.ok, 100);
         assert_eq!(a.error_count(), 2);
         assert_eq!(a.errors["RC 17"], 2);
