@@ -140,7 +140,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/download/{tr_id}", get(iak::receipt_pdf))
         .route("/api/v1/download/{tr_id}/{format}", get(iak::receipt_json))
         .fallback(not_found)
-        .layer(axum::middleware::from_fn(log::log_requests))
+        .layer(log::RequestLogLayer)
         .with_state(state)
 }
 
