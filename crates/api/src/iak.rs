@@ -301,18 +301,24 @@ pub async fn bill_check_typed(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(kind): Path<String>,
-    req: Request,
+    body: IakBody,
 ) -> Response {
-    handle(state, peer, Some(kind), req).await
+    // One config_version read for the member and product lookups of this request.
+    loket_store::one_config_read(dispatch(&state, peer, body.format, Some(kind), body.fields))
+        .await
+        .into_response()
 }
 
 /// `POST /api/v1/bill/check`.
 pub async fn bill_check(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
+    body: IakBody,
 ) -> Response {
-    handle(state, peer, None, req).await
+    // One config_version read for the member and product lookups of this request.
+    loket_store::one_config_read(dispatch(&state, peer, body.format, None, body.fields))
+        .await
+        .into_response()
 }
 
 /// Unknown paths: 404, RC 117, in the request's format.
@@ -329,11 +335,33 @@ pub async fn not_found(headers: HeaderMap) -> Response {
     .into_response()
 }
 
-async fn handle(state: AppState, peer: SocketAddr, kind: Option<String>, req: Request) -> Response {
+/// A `POST` of the IAK API, its body read (at most `max_body_bytes`) and parsed: the handlers'
+/// last extractor, which answers every way this can fail in the request's format. An extractor,
+/// not the handler's first step: axum keeps a handler's future, the request's largest allocation,
+/// as large as its largest step for as long as the request runs (a payment's wait on a slow
+/// upstream included), and reading and parsing the body is that step. Here it runs in a future
+/// of its own, freed before the handler starts (docs/performance.md, round 9).
+pub struct IakBody {
+    format: Format,
+    fields: Fields,
+}
+
+impl axum::extract::FromRequest<AppState> for IakBody {
+    type Rejection = Response;
+
+    fn from_request(
+        req: Request,
+        state: &AppState,
+    ) -> impl std::future::Future<Output = Result<Self, Response>> + Send {
+        Box::pin(read_body(req, state.config.limits.max_body_bytes))
+    }
+}
+
+async fn read_body(req: Request, limit: usize) -> Result<IakBody, Response> {
     let (parts, body) = req.into_parts();
     if parts.method != Method::POST {
         let format = Format::detect(&parts.headers, b"");
-        return failure(
+        return Err(failure(
             format,
             StatusCode::NOT_FOUND,
             Rc::PageNotFound,
@@ -341,9 +369,8 @@ async fn handle(state: AppState, peer: SocketAddr, kind: Option<String>, req: Re
             &Echo::default(),
             None,
         )
-        .into_response();
+        .into_response());
     }
-    let limit = state.config.limits.max_body_bytes;
     let bytes = match read_limited(body, limit).await {
         Ok(b) => b,
         Err(too_large) => {
@@ -356,7 +383,9 @@ async fn handle(state: AppState, peer: SocketAddr, kind: Option<String>, req: Re
             } else {
                 (StatusCode::BAD_REQUEST, "unreadable body".to_string())
             };
-            return format_error(format, status, &detail, &Echo::default(), None).into_response();
+            return Err(
+                format_error(format, status, &detail, &Echo::default(), None).into_response(),
+            );
         }
     };
     let format = Format::detect(&parts.headers, &bytes);
@@ -366,25 +395,17 @@ async fn handle(state: AppState, peer: SocketAddr, kind: Option<String>, req: Re
             .map(|m| Fields(m.into_iter().collect()))
             .map_err(|e| e.to_string()),
     };
-    let fields = match parsed {
-        Ok(f) => f,
-        Err(detail) => {
-            return format_error(
-                format,
-                StatusCode::BAD_REQUEST,
-                &detail,
-                &Echo::default(),
-                None,
-            )
-            .into_response()
-        }
-    };
-    // Nothing of the request is needed any more: not kept for as long as the answer takes.
-    drop((parts, bytes));
-    // One config_version read for the member and product lookups of this request.
-    loket_store::one_config_read(dispatch(&state, peer, format, kind, fields))
-        .await
-        .into_response()
+    match parsed {
+        Ok(fields) => Ok(IakBody { format, fields }),
+        Err(detail) => Err(format_error(
+            format,
+            StatusCode::BAD_REQUEST,
+            &detail,
+            &Echo::default(),
+            None,
+        )
+        .into_response()),
+    }
 }
 
 /// Read at most `limit` bytes; `Err(true)` when the body is larger, `Err(false)` when it could
