@@ -109,6 +109,10 @@ pub struct Goal {
 }
 
 const MS: u64 = 1_000;
+/// The slow-upstream memory goal: the "150 MB", in bytes (143.05 MiB). Until round 9 the
+/// report compared against 150 MiB (157.3 MB), which was looser than the goal.
+const RSS_LIMIT_BYTES: u64 = 150_000_000;
+const RSS_GOAL: &str = "peak RSS < 150 MB (143.05 MiB)";
 
 fn errors_note(r: &LoadResult) -> String {
     if r.error_count == 0 {
@@ -274,11 +278,15 @@ impl Report {
                     out.push(match s.server_peak_rss_kb {
                         Some(kb) => goal(
                             &names[1],
-                            "peak RSS < 150 MiB",
-                            format!("peak RSS {:.1} MiB", kb as f64 / 1024.0),
-                            Verdict::of(kb < 150 * 1024),
+                            RSS_GOAL,
+                            format!(
+                                "peak RSS {:.1} MB ({:.1} MiB)",
+                                kb as f64 * 1024.0 / 1e6,
+                                kb as f64 / 1024.0
+                            ),
+                            Verdict::of(kb * 1024 < RSS_LIMIT_BYTES),
                         ),
-                        None => missing(&names[1], "peak RSS < 150 MiB", "RSS not measured"),
+                        None => missing(&names[1], RSS_GOAL, "RSS not measured"),
                     });
                     let i = &s.inquiries;
                     out.push(goal(
@@ -295,7 +303,7 @@ impl Report {
                 }
                 Err(e) => {
                     out.push(missing(&names[0], target_n, e));
-                    out.push(missing(&names[1], "peak RSS < 150 MiB", e));
+                    out.push(missing(&names[1], RSS_GOAL, e));
                     out.push(missing(&names[2], "p99 < 50 ms during the burst", e));
                 }
             }
