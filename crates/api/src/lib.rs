@@ -87,7 +87,9 @@ pub struct QuoteCache {
 type QuotesById = std::collections::HashMap<i64, std::sync::Arc<loket_core::Quote>>;
 
 impl QuoteCache {
-    /// The quote `tr_id`, left in the cache.
+    /// The quote `tr_id`, left in the cache (the tests' view: payments take quotes out with
+    /// [`QuoteCache::take_if`]).
+    #[cfg(test)]
     pub fn get(&self, tr_id: i64) -> Option<std::sync::Arc<loket_core::Quote>> {
         self.inner.lock().ok()?.0.get(&tr_id).cloned()
     }
