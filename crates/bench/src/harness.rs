@@ -3,6 +3,7 @@
 //! collects the [`Report`]. `loket-bench run-all` is [`run_all`].
 
 use crate::axum_baseline;
+use crate::cpu::CpuWatch;
 use crate::flows::Member;
 use crate::load::LoadSpec;
 use crate::machine;
@@ -282,7 +283,7 @@ impl Harness {
             "IAK inquiries, sandbox",
             &base,
             &s.members,
-            &self.opts.closed(),
+            &self.opts.closed().with_cpu(loket_cpu(&s.server)),
             self.opts.hints,
         )
         .await
@@ -300,7 +301,7 @@ impl Harness {
                     "IAK inquiries, sandbox, half rate",
                     &base,
                     &s.members,
-                    &self.opts.open(rate),
+                    &self.opts.open(rate).with_cpu(loket_cpu(&s.server)),
                     self.opts.hints,
                 )
                 .await
@@ -340,7 +341,10 @@ impl Harness {
             "axum baseline (HTTP ceiling)",
             &server.base_url,
             members,
-            &self.opts.closed(),
+            &self
+                .opts
+                .closed()
+                .with_cpu(CpuWatch::new().pid("axum", server.pid)),
         )
         .await;
         let peak = server.stop().await;
@@ -364,7 +368,7 @@ impl Harness {
             "payments (inquiry + pay), sandbox",
             &base,
             &s.members,
-            &self.opts.closed(),
+            &self.opts.closed().with_cpu(loket_cpu(&s.server)),
             self.opts.hints,
         )
         .await
@@ -382,7 +386,7 @@ impl Harness {
                     "payments, sandbox, half rate",
                     &base,
                     &s.members,
-                    &self.opts.open(rate),
+                    &self.opts.open(rate).with_cpu(loket_cpu(&s.server)),
                     self.opts.hints,
                 )
                 .await
@@ -409,7 +413,7 @@ impl Harness {
             "isikuota inquiries, testing",
             std::slice::from_ref(&s.server.base_url),
             &s.members,
-            &self.opts.closed(),
+            &self.opts.closed().with_cpu(loket_cpu(&s.server)),
             self.opts.hints,
         )
         .await
@@ -538,7 +542,12 @@ impl Harness {
             "payments, PostgreSQL, two instances",
             &[a.base_url.clone(), b.base_url.clone()],
             &members,
-            &self.opts.closed(),
+            &self.opts.closed().with_cpu(
+                CpuWatch::new()
+                    .pid("loket", a.pid)
+                    .pid("loket", b.pid)
+                    .comm("postgres", "postgres"),
+            ),
             self.opts.hints,
         )
         .await;
@@ -549,6 +558,11 @@ impl Harness {
             r
         })
     }
+}
+
+/// A loket server's CPU, for a scenario's report row.
+pub fn loket_cpu(server: &ChildServer) -> CpuWatch {
+    CpuWatch::new().pid("loket", server.pid)
 }
 
 fn not_run_after() -> Outcome<LoadResult> {

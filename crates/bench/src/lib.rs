@@ -15,6 +15,7 @@
 //! - [`harness`]: child processes and `run-all`; [`report`]: the markdown results.
 
 pub mod axum_baseline;
+pub mod cpu;
 pub mod fake_upstream;
 pub mod flows;
 pub mod harness;

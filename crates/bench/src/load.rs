@@ -9,6 +9,7 @@
 //! CPU right before the slow-upstream burst. Recorders are merged at the end. Operations started
 //! during the warm-up are sent but not recorded.
 
+use crate::cpu::CpuWatch;
 use crate::http::HttpClient;
 use crate::stats::{LoadResult, Op, Recorder, Summary};
 use std::future::Future;
@@ -61,15 +62,24 @@ pub struct LoadSpec {
     /// Ends the run early when set (the open loop's other use: load "while something else
     /// happens").
     pub stop: Option<Arc<Stop>>,
+    /// Whose CPU the measured window accounts for (the servers under test).
+    pub cpu: Option<Arc<CpuWatch>>,
 }
 
 impl LoadSpec {
+    /// Account for `watch`'s CPU over the measured window.
+    pub fn with_cpu(mut self, watch: CpuWatch) -> LoadSpec {
+        self.cpu = (!watch.is_empty()).then(|| Arc::new(watch));
+        self
+    }
+
     pub fn closed(concurrency: usize, warmup: Duration, duration: Duration) -> LoadSpec {
         LoadSpec {
             mode: LoadMode::Closed { concurrency },
             warmup,
             duration,
             stop: None,
+            cpu: None,
         }
     }
 
@@ -83,6 +93,7 @@ impl LoadSpec {
             warmup,
             duration,
             stop: None,
+            cpu: None,
         }
     }
 
@@ -165,6 +176,13 @@ pub async fn run_load<F: Flow>(
     let start = Instant::now();
     let warm_end = start + spec.warmup;
     let end = warm_end + spec.duration;
+    // The servers' CPU from the end of the warm-up to the end of the window.
+    let cpu_start = spec.cpu.clone().map(|watch| {
+        tokio::spawn(async move {
+            tokio::time::sleep_until(warm_end.into()).await;
+            watch.snapshot()
+        })
+    });
     let next = Arc::new(AtomicUsize::new(0));
     let exhausted = Arc::new(AtomicBool::new(false));
     let phases = flow.phases();
@@ -312,6 +330,13 @@ pub async fn run_load<F: Flow>(
         .as_secs_f64()
         .max(1e-6);
     let error_count = rec.error_count();
+    let cpu = match (cpu_start, &spec.cpu) {
+        (Some(first), Some(watch)) => match first.await {
+            Ok(first) => first.until(&watch.snapshot(), watch),
+            Err(_) => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
     LoadResult {
         name: name.to_string(),
         mode: spec.mode.describe(),
@@ -336,6 +361,7 @@ pub async fn run_load<F: Flow>(
         errors: rec.errors,
         exhausted,
         server_peak_rss_kb: None,
+        cpu,
     }
 }
 
@@ -402,6 +428,7 @@ mod tests {
         let stop = Stop::new();
         let spec = LoadSpec {
             stop: Some(stop.clone()),
+            cpu: None,
             ..LoadSpec::open(10.0, Duration::ZERO, Duration::from_secs(60))
         };
         let t0 = Instant::now();

@@ -320,6 +320,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                     opts.concurrency = load.concurrency.unwrap_or(64);
                     let h = Harness::new_without_loket(opts)?;
                     let server = h.axum_server(body_size).await?;
+                    let spec =
+                        spec.with_cpu(loket_bench::cpu::CpuWatch::new().pid("axum", server.pid));
                     let r = scenarios::fixed_answers(
                         "axum baseline",
                         &server.base_url,
@@ -463,6 +465,7 @@ async fn single(kind: Kind, a: LoadArgs) -> Result<(), String> {
                 0
             };
             let s = h.loket_server("single", a.members, deposit, "").await?;
+            let spec = spec.with_cpu(loket_bench::harness::loket_cpu(&s.server));
             let r = go(vec![s.server.base_url.clone()], s.members.clone(), spec).await;
             let tail = s.server.log_tail();
             let peak = s.server.stop().await;

@@ -528,11 +528,11 @@ impl Report {
         let _ = writeln!(md);
         let _ = writeln!(
             md,
-            "| scenario | load | ops/s | p50 | p99 | p99.9 | max | ok | errors | server peak RSS |"
+            "| scenario | load | ops/s | p50 | p99 | p99.9 | max | ok | errors | server peak RSS | server CPU per op |"
         );
         let _ = writeln!(
             md,
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
         );
         let rows: [(&str, &Outcome<LoadResult>); 7] = [
             ("axum baseline (HTTP ceiling)", &self.axum),
@@ -550,7 +550,7 @@ impl Report {
                     for (phase, s) in &r.phases {
                         let _ = writeln!(
                             md,
-                            "| ↳ {phase} phase | | | {} | {} | {} | {} | | | |",
+                            "| ↳ {phase} phase | | | {} | {} | {} | {} | | | | |",
                             fmt_us(s.p50_us),
                             fmt_us(s.p99_us),
                             fmt_us(s.p999_us),
@@ -559,7 +559,7 @@ impl Report {
                     }
                 }
                 Err(e) => {
-                    let _ = writeln!(md, "| {label} | {} | | | | | | | | |", cell(e));
+                    let _ = writeln!(md, "| {label} | {} | | | | | | | | | |", cell(e));
                 }
             }
         }
@@ -800,7 +800,7 @@ impl Report {
 fn scenario_row(md: &mut String, label: &str, r: &LoadResult) {
     let _ = writeln!(
         md,
-        "| {label} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
+        "| {label} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} |",
         r.mode,
         r.throughput,
         fmt_us(r.latency.p50_us),
@@ -809,7 +809,8 @@ fn scenario_row(md: &mut String, label: &str, r: &LoadResult) {
         fmt_us(r.latency.max_us),
         r.ok,
         r.error_count,
-        rss(r.server_peak_rss_kb)
+        rss(r.server_peak_rss_kb),
+        crate::cpu::per_op(&r.cpu, r.ok)
     );
 }
 
@@ -840,18 +841,18 @@ pub fn results_table(rows: &[&LoadResult]) -> String {
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "| scenario | load | ops/s | p50 | p99 | p99.9 | max | ok | errors | server peak RSS |"
+        "| scenario | load | ops/s | p50 | p99 | p99.9 | max | ok | errors | server peak RSS | server CPU per op |"
     );
     let _ = writeln!(
         md,
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     );
     for r in rows {
         scenario_row(&mut md, &r.name, r);
         for (phase, s) in &r.phases {
             let _ = writeln!(
                 md,
-                "| ↳ {phase} phase | | | {} | {} | {} | {} | | | |",
+                "| ↳ {phase} phase | | | {} | {} | {} | {} | | | | |",
                 fmt_us(s.p50_us),
                 fmt_us(s.p99_us),
                 fmt_us(s.p999_us),

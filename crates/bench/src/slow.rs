@@ -271,6 +271,7 @@ pub async fn run_slow(
         warmup: Duration::from_millis(500),
         duration: Duration::from_secs(590),
         stop: Some(stop.clone()),
+        cpu: None,
     };
     // On a runtime of its own (its own thread): the burst's 10,000 tasks queue on the main
     // runtime, and must not delay these requests inside the generator.

@@ -165,6 +165,8 @@ pub struct LoadResult {
     pub exhausted: bool,
     /// The server's peak resident set (VmHWM), KiB, when it is a child process.
     pub server_peak_rss_kb: Option<u64>,
+    /// CPU of the servers under test over the measured window (crate::cpu), when watched.
+    pub cpu: Vec<crate::cpu::CpuUse>,
 }
 
 impl LoadResult {
