@@ -193,6 +193,7 @@ fn internal_error(
 /// A short list searched from the end (a repeated field: the last one counts, as in a JSON map):
 /// a request has about six fields, and building and searching a hash map cost more than the
 /// search (docs/performance.md, round 6).
+#[derive(Clone, Default)]
 struct Fields(Vec<(String, Value)>);
 
 impl Fields {
@@ -303,10 +304,12 @@ pub async fn bill_check_typed(
     Path(kind): Path<String>,
     body: IakBody,
 ) -> Response {
-    // One config_version read for the member and product lookups of this request.
-    loket_store::one_config_read(dispatch(&state, peer, body.format, Some(kind), body.fields))
-        .await
-        .into_response()
+    let (format, mut fields) = (body.format, body.retryable(&state));
+    loket_store::one_config_read(&state.store, || {
+        dispatch(&state, peer, format, Some(kind.clone()), fields.next())
+    })
+    .await
+    .into_response()
 }
 
 /// `POST /api/v1/bill/check`.
@@ -315,10 +318,12 @@ pub async fn bill_check(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: IakBody,
 ) -> Response {
-    // One config_version read for the member and product lookups of this request.
-    loket_store::one_config_read(dispatch(&state, peer, body.format, None, body.fields))
-        .await
-        .into_response()
+    let (format, mut fields) = (body.format, body.retryable(&state));
+    loket_store::one_config_read(&state.store, || {
+        dispatch(&state, peer, format, None, fields.next())
+    })
+    .await
+    .into_response()
 }
 
 /// Unknown paths: 404, RC 117, in the request's format.
@@ -344,6 +349,34 @@ pub async fn not_found(headers: HeaderMap) -> Response {
 pub struct IakBody {
     format: Format,
     fields: Fields,
+}
+
+impl IakBody {
+    /// The fields, for each run of the request (`loket_store::one_config_read` runs it again when
+    /// the members or products it used changed under it, which only a store answering from its
+    /// cache can find: PostgreSQL). A spare copy is kept only then.
+    fn retryable(self, state: &AppState) -> Runs {
+        let spare = state.store.reruns_requests().then(|| self.fields.clone());
+        Runs {
+            first: Some(self.fields),
+            spare,
+        }
+    }
+}
+
+/// A request's fields, handed to each of its runs.
+struct Runs {
+    first: Option<Fields>,
+    spare: Option<Fields>,
+}
+
+impl Runs {
+    fn next(&mut self) -> Fields {
+        self.first
+            .take()
+            .or_else(|| self.spare.clone())
+            .unwrap_or_default()
+    }
 }
 
 impl axum::extract::FromRequest<AppState> for IakBody {

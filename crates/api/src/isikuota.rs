@@ -267,14 +267,21 @@ pub async fn order(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Response {
-    // One config_version read for the member and product lookups of this request.
-    loket_store::one_config_read(order_request(state, peer, req)).await
+    if req.method() != axum::http::Method::POST {
+        return not_found();
+    }
+    let bytes = match read_body(&state, req).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    // Run again when the members or products it used changed under it (PostgreSQL's cache).
+    loket_store::one_config_read(&state.store, || order_request(&state, peer, &bytes)).await
 }
 
-async fn order_request(state: AppState, peer: SocketAddr, req: Request) -> Response {
-    let signed = match accept(&state, peer, req).await {
+async fn order_request(state: &AppState, peer: SocketAddr, bytes: &[u8]) -> Response {
+    let signed = match authenticate(state, peer, bytes).await {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let m = &signed.member;
     let p = Params(&signed.params);
@@ -294,9 +301,9 @@ async fn order_request(state: AppState, peer: SocketAddr, req: Request) -> Respo
         Mode::Live
     };
     match cmd.as_str() {
-        "inquiry" => inquiry(&state, m, mode, &p).await,
-        "pay-pasca" => pay(&state, m, mode, &p).await,
-        "status" => status(&state, m, mode, p.0.contains_key("testing"), &p).await,
+        "inquiry" => inquiry(state, m, mode, &p).await,
+        "pay-pasca" => pay(state, m, mode, &p).await,
+        "status" => status(state, m, mode, p.0.contains_key("testing"), &p).await,
         _ => invalid(&[("cmd", "must be inquiry, pay-pasca or status")], Some(m)),
     }
     .into_response()

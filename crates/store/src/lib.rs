@@ -5,6 +5,7 @@
 //! (a duplicate ref_id, an overdraft) have their own variants so callers can answer them precisely.
 //! Messages never contain secrets: SQL parameters are not included in them.
 
+mod config;
 pub mod ledger;
 mod postgres;
 mod sqlite;
@@ -195,6 +196,21 @@ impl Store {
 
     pub async fn ping(&self) -> Result<()> {
         dispatch!(self, s => s.ping().await)
+    }
+
+    /// May [`one_config_read`] run a request again? (Only when lookups are answered from the
+    /// cache before the database confirms them: PostgreSQL.)
+    pub fn reruns_requests(&self) -> bool {
+        matches!(self, Store::Postgres(_))
+    }
+
+    /// Is `config_version` still `version`? (Confirms a request answered from the cache.)
+    pub async fn config_is_current(&self, version: i64) -> Result<bool> {
+        match self {
+            // SQLite confirms every request's version as it reads it.
+            Store::Sqlite(_) => Ok(true),
+            Store::Postgres(s) => s.config_is_current(version).await,
+        }
     }
 
     /// Insert the catalogue's products that the database does not have yet; never overwrite.
@@ -450,25 +466,48 @@ pub fn random_hex(bytes: usize) -> String {
     hex::encode(buf)
 }
 
-tokio::task_local! {
-    /// The `config_version` the first member or product lookup of a [`one_config_read`] scope
-    /// read (SQLite).
-    static CONFIG_SNAPSHOT: std::cell::Cell<Option<i64>>;
-}
+/// Runs of one request at most while the members or products it used keep changing under it.
+const CONFIG_ATTEMPTS: u32 = 3;
 
-/// Run `f` (one protocol request, which changes no member or product) with one read of SQLite's
-/// `config_version` for all its member and product lookups instead of one each: the request
-/// sees members and products at least as new as its first lookup. That read cost about 6,000
-/// instructions, 4% of a sandbox inquiry (docs/performance.md, round 6). Not for anything that
+/// Run one protocol request: `request` makes its future (again, when it must run again). Its
+/// member and product lookups are answered at one `config_version` (see [`config`]): SQLite reads
+/// it at the first lookup; PostgreSQL answers from the instance's cache and confirms the version
+/// before the request has any effect. When the database had moved past it (the operator changed
+/// a member or a product meanwhile), nothing was written on the stale copies: the answer is
+/// thrown away and the request runs again, up to [`CONFIG_ATTEMPTS`] times. Not for anything that
 /// changes members or products and then reads them back.
 ///
-/// A plain function returning the scoped future, not an `async fn`: an `async fn` would hold `f`
-/// twice (its argument, and inside the scope), doubling a request's future for as long as the
-/// request runs (docs/performance.md, round 8).
-pub fn one_config_read<F: std::future::Future>(
-    f: F,
-) -> tokio::task::futures::TaskLocalFuture<std::cell::Cell<Option<i64>>, F> {
-    CONFIG_SNAPSHOT.scope(std::cell::Cell::new(None), f)
+/// `request` makes a new future each time rather than the caller passing one: the future exists
+/// once, inside the scope (an `async fn` taking the future would hold it twice for as long as
+/// the request runs, docs/performance.md round 8).
+pub async fn one_config_read<F, Fut>(store: &Store, mut request: F) -> Fut::Output
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let (out, (unconfirmed, stale)) = config::SCOPE
+            .scope(config::Scope::default(), async {
+                let out = request().await;
+                (out, config::outcome())
+            })
+            .await;
+        let stale = stale
+            || match unconfirmed {
+                // Answered from the cache and never confirmed (no statement ran): confirm now.
+                Some(v) => !store.config_is_current(v).await.unwrap_or(true),
+                None => false,
+            };
+        if !stale || attempt >= CONFIG_ATTEMPTS {
+            return out;
+        }
+        tracing::debug!(
+            attempt,
+            "members or products changed during a request; running it again"
+        );
+    }
 }
 
 /// Fresh credentials for a member.

@@ -915,6 +915,119 @@ async fn place_and_settle_settles_once() {
     assert_eq!((r.pending_holds, r.payments), (0, 2));
 }
 
+/// Many members paying at once, each payment placed and settled in one step (on PostgreSQL, in
+/// batches of several requests' payments: docs/postgres.md, "Group commit"): a member whose
+/// balance covers only some of its payments gets exactly those, the others are refused with
+/// nothing held; every answer's balance_after is one a payment-by-payment order gives; failures
+/// charge nothing; the ledger stays clean.
+#[each_backend(flavor = "multi_thread", worker_threads = 4)]
+async fn many_members_place_and_settle_at_once() {
+    const MEMBERS: usize = 6;
+    const EACH: usize = 12;
+    const POOR_COVERS: i64 = 5;
+    let dir = tempfile::tempdir().unwrap();
+    let store = new_store(dir.path()).await;
+    let mut members = Vec::new();
+    for i in 0..MEMBERS {
+        let m = new_member(&store, &format!("08120000090{i}")).await;
+        members.push(m);
+    }
+    // The first member can pay for POOR_COVERS bills.
+    let poor = members[0];
+    store
+        .withdraw(
+            poor,
+            Side::Sandbox,
+            Rupiah::new(SANDBOX_START_BALANCE - POOR_COVERS * PRICE),
+        )
+        .await
+        .unwrap();
+    let mut jobs = Vec::new();
+    for (k, m) in members.iter().enumerate() {
+        for i in 0..EACH {
+            let q = store
+                .insert_quote(sandbox_quote(*m, &format!("mm-{k}-{i}"), PRICE, 9_800))
+                .await
+                .unwrap();
+            // Every third payment of a rich member fails (nothing charged).
+            let fails = k > 0 && i % 3 == 2;
+            jobs.push((*m, q.tr_id, fails));
+        }
+    }
+    let tasks: Vec<_> = jobs
+        .iter()
+        .map(|&(m, tr_id, fails)| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let outcome = if fails {
+                    Settlement::Failed(Rc::PaymentFailed)
+                } else {
+                    success("N", 9_800)
+                };
+                (
+                    m,
+                    fails,
+                    store.place_and_settle(tr_id, i64::MAX, outcome).await,
+                )
+            })
+        })
+        .collect();
+    let mut paid: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
+    let mut failed_after: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
+    let mut refused = 0;
+    for t in tasks {
+        let (m, fails, r) = t.await.unwrap();
+        match r {
+            Ok(Placed::New(p)) if !fails => {
+                assert_eq!(p.state, PaymentState::Success);
+                paid.entry(m).or_default().push(p.balance_after.get());
+            }
+            Ok(Placed::New(p)) => {
+                assert_eq!((p.state, p.rc), (PaymentState::Failed, Rc::PaymentFailed));
+                failed_after
+                    .entry(m)
+                    .or_default()
+                    .push(p.balance_after.get());
+            }
+            Err(StoreError::InsufficientBalance) => {
+                assert_eq!(m, poor, "a rich member was refused");
+                refused += 1;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(paid[&poor].len() as i64, POOR_COVERS);
+    assert_eq!(refused, EACH as i64 - POOR_COVERS);
+    for (k, m) in members.iter().enumerate() {
+        let n = paid[m].len() as i64;
+        let start = if k == 0 {
+            POOR_COVERS * PRICE
+        } else {
+            SANDBOX_START_BALANCE
+        };
+        // Each successful payment saw the ones before it: start - PRICE, start - 2 PRICE, ...
+        let after: BTreeSet<i64> = paid[m].iter().copied().collect();
+        let want: BTreeSet<i64> = (1..=n).map(|j| start - j * PRICE).collect();
+        assert_eq!(after, want, "member {k}");
+        // A failed payment answers the balance as it was with its hold: some prefix of the
+        // successes, minus its own amount.
+        for a in failed_after.get(m).into_iter().flatten() {
+            assert!(
+                (0..=n).any(|j| start - j * PRICE - PRICE == *a),
+                "member {k}: failed payment's balance_after {a}"
+            );
+        }
+        assert_eq!(sandbox_balance(&store, *m).await, bal(start - n * PRICE, 0));
+    }
+    let total_paid: i64 = paid.values().map(|v| v.len() as i64).sum();
+    assert_eq!(
+        account_balance(&store, "sandbox:revenue").await,
+        total_paid * 200
+    );
+    let r = clean_report(&store).await;
+    assert_eq!(r.pending_holds, 0);
+}
+
 #[each_backend(flavor = "multi_thread", worker_threads = 2)]
 async fn non_positive_amounts_are_refused() {
     let dir = tempfile::tempdir().unwrap();

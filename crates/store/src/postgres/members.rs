@@ -10,21 +10,26 @@ const COLUMNS: &str =
     "id, username, name, api_id, api_key, dev_api_key, secret_key, ip_allowlist, suspended, webhook_url, created_at, webhook_all";
 
 fn row_to_member(r: &Row) -> std::result::Result<Member, tokio_postgres::Error> {
-    let allow: String = r.try_get(7)?;
+    row_to_member_at(r, 0)
+}
+
+/// The member in [`COLUMNS`] order from column `at` on.
+fn row_to_member_at(r: &Row, at: usize) -> std::result::Result<Member, tokio_postgres::Error> {
+    let allow: String = r.try_get(at + 7)?;
     Ok(Member {
-        id: r.try_get(0)?,
-        username: r.try_get(1)?,
-        name: r.try_get(2)?,
-        api_id: r.try_get(3)?,
-        api_key: r.try_get(4)?,
-        dev_api_key: r.try_get(5)?,
-        secret_key: r.try_get(6)?,
+        id: r.try_get(at)?,
+        username: r.try_get(at + 1)?,
+        name: r.try_get(at + 2)?,
+        api_id: r.try_get(at + 3)?,
+        api_key: r.try_get(at + 4)?,
+        dev_api_key: r.try_get(at + 5)?,
+        secret_key: r.try_get(at + 6)?,
         // The column is written only through IpAllowlist's Display, so it parses.
         allowlist: IpAllowlist::parse(&allow).unwrap_or_default(),
-        suspended: r.try_get(8)?,
-        webhook_url: r.try_get(9)?,
-        created_at: r.try_get(10)?,
-        webhook_all: r.try_get(11)?,
+        suspended: r.try_get(at + 8)?,
+        webhook_url: r.try_get(at + 9)?,
+        created_at: r.try_get(at + 10)?,
+        webhook_all: r.try_get(at + 11)?,
     })
 }
 
@@ -159,9 +164,32 @@ impl PostgresStore {
         Ok(get_member(&c, "id", &id, "").await?)
     }
 
+    /// The member whose `column` (`username` or `api_id`) is `value`; for a protocol request,
+    /// from the config cache (crate::config).
     pub async fn member_by(&self, column: &'static str, value: String) -> Result<Option<Member>> {
-        let c = self.client().await?;
-        Ok(get_member(&c, column, &value, "").await?)
+        let key = (column, value);
+        self.config_lookup(
+            |cache| cache.members.get(&key).cloned(),
+            async |c| {
+                // The version and the row in one statement (a row of NULLs for no member).
+                let st = c
+                    .prepare_cached(&format!(
+                        "SELECT v.version, {} FROM config_version v LEFT JOIN members m ON m.{column} = $1 WHERE v.id = 1",
+                        super::each_column(COLUMNS, |c| format!("m.{c}"))
+                    ))
+                    .await?;
+                let r = c.query_one(&st, &[&key.1]).await?;
+                let member = match r.try_get::<_, Option<i64>>(1)? {
+                    Some(_) => Some(row_to_member_at(&r, 1)?),
+                    None => None,
+                };
+                Ok((r.try_get(0)?, member))
+            },
+            |cache, member| {
+                cache.members.insert(key.clone(), member);
+            },
+        )
+        .await
     }
 
     pub async fn update_member(&self, username: String, u: MemberUpdate) -> Result<Member> {

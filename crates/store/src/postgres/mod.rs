@@ -10,6 +10,11 @@
 //!   while the server runs it and makes its commit durable. A single-statement write runs
 //!   without `BEGIN`/`COMMIT` ([`autocommit!`]); several statements run in one transaction
 //!   ([`transaction!`]).
+//! - Group commit (`batch`): a sandbox quote and a sandbox payment join a batch of other
+//!   requests' that is sent as one set-based statement and one commit; whatever a batch cannot
+//!   decide exactly as a single statement would runs alone. Members and products are answered
+//!   from the instance's cache and confirmed against `config_version` before a request has any
+//!   effect (crate::config). docs/postgres.md, "Group commit".
 //! - House accounts' cached sums are sharded (`account_shards`, summed by the `account_balances`
 //!   view): payments do not queue on one `upstream:sandbox` or `revenue` row. Members' rows are
 //!   not: the conditional hold and the overdraft CHECK are on them.
@@ -28,6 +33,7 @@
 //! - Migrations run in one READ COMMITTED transaction under `pg_advisory_xact_lock`: instances
 //!   that start together apply them once. A read-only standby is refused.
 
+mod batch;
 mod members;
 mod payments;
 mod products;
@@ -35,6 +41,7 @@ mod quotes;
 mod upstreams;
 mod webhooks;
 
+use crate::config::ConfigCache;
 use crate::ledger::{self, AccountRow, JournalRow, PaymentRow, Side, Sums, TransferKind};
 use crate::{LedgerReport, Result, StoreError};
 use deadpool_postgres::{
@@ -50,6 +57,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../../migrations/postgres/0002_upstream_http.sql"),
     ),
+    (
+        3,
+        include_str!("../../migrations/postgres/0003_group_commit.sql"),
+    ),
 ];
 
 /// Connections per instance unless the URL says `pool_max_size=N`.
@@ -61,6 +72,12 @@ pub const MAX_ATTEMPTS: u32 = 10;
 /// `connect_timeout`). Past it the request fails (RC 91 / INTERNAL_ERROR) instead of hanging
 /// while the database is unreachable or saturated.
 pub const DEFAULT_POOL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Batches of one kind (quotes, sandbox payments) in flight at once per instance unless the URL
+/// says `group_commit=N`. One: while a batch runs, the next one gathers, so batches grow with the
+/// load; with more, each is smaller and PostgreSQL spends more per bill (docs/postgres.md,
+/// "Group commit").
+pub const DEFAULT_GROUP_COMMIT: usize = 1;
+
 /// `pg_advisory_xact_lock` key space of the migrations ("loket" in ASCII); the second key is the
 /// schema's, so instances migrating different schemas do not wait on each other.
 const MIGRATION_LOCK: i32 = 0x6c6f_6b65;
@@ -70,6 +87,11 @@ pub struct PostgresStore {
     pool: Pool,
     /// Of every write transaction: READ COMMITTED unless the URL says `isolation=serializable`.
     isolation: IsolationLevel,
+    /// Group commit of sandbox quotes and payments (`batch`); `None` at SERIALIZABLE, where a
+    /// batch would be one more conflict for every transaction beside it.
+    batches: Option<std::sync::Arc<batch::Batches>>,
+    /// Members and products for protocol requests (crate::config).
+    config: std::sync::Arc<std::sync::Mutex<ConfigCache>>,
 }
 
 /// loket's own URL parameters, taken out before the rest goes to the client library.
@@ -77,6 +99,8 @@ pub(crate) struct Params {
     pub pool_size: usize,
     pub pool_timeout: Duration,
     pub isolation: IsolationLevel,
+    /// Batches of one kind in flight; 0: no group commit.
+    pub group_commit: usize,
 }
 
 /// What can go wrong inside a transaction: the database's error, kept whole so its SQLSTATE
@@ -108,6 +132,23 @@ impl From<Fail> for StoreError {
 }
 
 pub(crate) type TxResult<T> = std::result::Result<T, Fail>;
+
+/// `columns` (a comma-separated list), each written as `f` says: `m.id, m.username, ...`.
+pub(crate) fn each_column(columns: &str, f: impl Fn(&str) -> String) -> String {
+    columns.split(", ").map(f).collect::<Vec<_>>().join(", ")
+}
+
+/// The version of members and products now (`config_version`).
+async fn config_version(c: &Object) -> Result<i64> {
+    let st = c
+        .prepare_cached("SELECT version FROM config_version WHERE id = 1")
+        .await
+        .map_err(pg_err)?;
+    c.query_one(&st, &[])
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(pg_err)
+}
 
 /// The SQLSTATE of a database error, if the server sent one.
 pub(crate) fn sqlstate(e: &tokio_postgres::Error) -> Option<&SqlState> {
@@ -144,7 +185,7 @@ pub(crate) fn pg_err(e: tokio_postgres::Error) -> StoreError {
 
 /// A client error with its cause ("error connecting to server: Connection refused"), or the
 /// server's message and SQLSTATE, without DETAIL (it may quote row values).
-fn describe(e: &tokio_postgres::Error) -> String {
+pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
         return format!("{} ({})", db.message(), db.code().code());
     }
@@ -240,12 +281,13 @@ pub(crate) fn retry_after(e: &tokio_postgres::Error, attempt: u32) -> bool {
 }
 
 /// The URL without loket's own parameters (`pool_max_size=N`, `pool_timeout_secs=N`,
-/// `isolation=read_committed | serializable`), and their values.
+/// `isolation=read_committed | serializable`, `group_commit=N`), and their values.
 pub(crate) fn split_url(url: &str) -> Result<(String, Params)> {
     let mut params = Params {
         pool_size: DEFAULT_POOL_SIZE,
         pool_timeout: DEFAULT_POOL_TIMEOUT,
         isolation: IsolationLevel::ReadCommitted,
+        group_commit: DEFAULT_GROUP_COMMIT,
     };
     let Some((base, query)) = url.split_once('?') else {
         return Ok((url.to_string(), params));
@@ -268,6 +310,17 @@ pub(crate) fn split_url(url: &str) -> Result<(String, Params)> {
                 params.pool_size = v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
                     StoreError::Invalid(format!("pool_max_size must be a positive number: {v}"))
                 })?;
+            }
+            Some(("group_commit", v)) => {
+                params.group_commit =
+                    v.parse::<usize>()
+                        .ok()
+                        .filter(|n| *n <= 64)
+                        .ok_or_else(|| {
+                            StoreError::Invalid(format!(
+                                "group_commit must be a number from 0 to 64: {v}"
+                            ))
+                        })?;
             }
             Some(("pool_timeout_secs", v)) => {
                 let secs = v.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
@@ -318,9 +371,14 @@ impl PostgresStore {
             .recycle_timeout(Some(params.pool_timeout))
             .build()
             .map_err(|e| StoreError::Database(e.to_string()))?;
+        let batches = (matches!(params.isolation, IsolationLevel::ReadCommitted)
+            && params.group_commit > 0)
+            .then(|| std::sync::Arc::new(batch::Batches::start(pool.clone(), params.group_commit)));
         let store = PostgresStore {
             pool,
             isolation: params.isolation,
+            batches,
+            config: std::sync::Arc::new(std::sync::Mutex::new(ConfigCache::new())),
         };
         store.migrate().await?;
         Ok(store)
@@ -331,14 +389,96 @@ impl PostgresStore {
         matches!(self.isolation, IsolationLevel::ReadCommitted)
     }
 
+    /// A connection for a statement. Inside a protocol request answered from the config cache
+    /// and not yet confirmed, its version is confirmed first (one read of `config_version`): no
+    /// statement of a request runs on members or products older than the database's.
     pub(crate) async fn client(&self) -> Result<Object> {
+        let c = self.raw_client().await?;
+        if let Some(v) = crate::config::unconfirmed() {
+            let current = config_version(&c).await?;
+            if current != v {
+                return Err(self.stale(current));
+            }
+            crate::config::confirm();
+        }
+        Ok(c)
+    }
+
+    /// A connection, without confirming the request's config version.
+    async fn raw_client(&self) -> Result<Object> {
         self.pool.get().await.map_err(|e| {
+            // The request's answer says the database is away: confirming its config version at
+            // its end would only wait for a connection again.
+            crate::config::mark_unreachable();
             let why = match &e {
                 deadpool_postgres::PoolError::Backend(e) => describe(e),
                 e => e.to_string(),
             };
             StoreError::Database(format!("no database connection: {why}"))
         })
+    }
+
+    /// The request ran on members or products older than `current`: it must run again (and the
+    /// cache starts over at `current`).
+    fn stale(&self, current: i64) -> StoreError {
+        crate::config::mark_stale();
+        self.config_cache().at(current);
+        crate::config::stale_error()
+    }
+
+    fn config_cache(&self) -> std::sync::MutexGuard<'_, ConfigCache> {
+        self.config
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Is `config_version` still `version`?
+    pub async fn config_is_current(&self, version: i64) -> Result<bool> {
+        let c = self.raw_client().await?;
+        let current = config_version(&c).await?;
+        if current != version {
+            self.config_cache().at(current);
+        }
+        Ok(current == version)
+    }
+
+    /// A member or product for a protocol request: from the cache when it holds it at the
+    /// request's version (the request's first lookup takes the cache's version, unconfirmed);
+    /// otherwise `fetch` reads it with the current `config_version` in one statement, and `put`
+    /// files it. Outside a request, always `fetch`ed.
+    pub(crate) async fn config_lookup<T: Clone>(
+        &self,
+        get: impl FnOnce(&ConfigCache) -> Option<Option<T>>,
+        fetch: impl AsyncFnOnce(&Object) -> TxResult<(i64, Option<T>)>,
+        put: impl FnOnce(&mut ConfigCache, Option<T>),
+    ) -> Result<Option<T>> {
+        let Some((asked, _)) = crate::config::current() else {
+            let c = self.raw_client().await?;
+            return Ok(fetch(&c).await?.1);
+        };
+        {
+            let cache = self.config_cache();
+            if cache.version >= 0 && asked.is_none_or(|v| v == cache.version) {
+                if let Some(hit) = get(&cache) {
+                    if asked.is_none() {
+                        crate::config::answered_at(cache.version, false);
+                    }
+                    return Ok(hit);
+                }
+            }
+        }
+        let c = self.raw_client().await?;
+        let (version, row) = fetch(&c).await?;
+        if asked.is_some_and(|v| v != version) {
+            return Err(self.stale(version));
+        }
+        crate::config::answered_at(version, true);
+        let mut cache = self.config_cache();
+        let cache = cache.at(version);
+        if cache.version == version {
+            put(cache, row.clone());
+        }
+        Ok(row)
     }
 
     async fn migrate(&self) -> Result<()> {
@@ -587,7 +727,7 @@ mod tests {
     #[test]
     fn loket_parameters_are_taken_out_of_the_url() {
         let (url, p) = split_url(
-            "postgres://u@h:5432/db?pool_max_size=4&options=-c%20search_path%3Ds&pool_timeout_secs=2&isolation=serializable&connect_timeout=3",
+            "postgres://u@h:5432/db?pool_max_size=4&options=-c%20search_path%3Ds&pool_timeout_secs=2&isolation=serializable&group_commit=3&connect_timeout=3",
         )
         .unwrap();
         assert_eq!(
@@ -597,18 +737,32 @@ mod tests {
         assert_eq!(p.pool_size, 4);
         assert_eq!(p.pool_timeout, Duration::from_secs(2));
         assert!(matches!(p.isolation, IsolationLevel::Serializable));
+        assert_eq!(p.group_commit, 3);
 
         let (url, p) = split_url("postgres://u@h/db").unwrap();
         assert_eq!(url, "postgres://u@h/db");
         assert_eq!(
-            (p.pool_size, p.pool_timeout),
-            (DEFAULT_POOL_SIZE, DEFAULT_POOL_TIMEOUT)
+            (p.pool_size, p.pool_timeout, p.group_commit),
+            (
+                DEFAULT_POOL_SIZE,
+                DEFAULT_POOL_TIMEOUT,
+                DEFAULT_GROUP_COMMIT
+            )
+        );
+        assert_eq!(
+            split_url("postgres://h/db?group_commit=0")
+                .unwrap()
+                .1
+                .group_commit,
+            0
         );
         for bad in [
             "postgres://h/db?pool_timeout_secs=0",
             "postgres://h/db?pool_timeout_secs=soon",
             "postgres://h/db?pool_max_size=0",
             "postgres://h/db?isolation=chaos",
+            "postgres://h/db?group_commit=many",
+            "postgres://h/db?group_commit=65",
         ] {
             assert!(split_url(bad).is_err(), "{bad}");
         }

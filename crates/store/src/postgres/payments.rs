@@ -24,7 +24,10 @@ fn row_to_payment(r: &Row) -> std::result::Result<Payment, tokio_postgres::Error
 }
 
 /// The payment in [`COLUMNS`] order from column `at` on.
-fn row_to_payment_at(r: &Row, at: usize) -> std::result::Result<Payment, tokio_postgres::Error> {
+pub(crate) fn row_to_payment_at(
+    r: &Row,
+    at: usize,
+) -> std::result::Result<Payment, tokio_postgres::Error> {
     let mode: String = r.try_get(at + 3)?;
     let state: String = r.try_get(at + 5)?;
     let rc: String = r.try_get(at + 6)?;
@@ -71,16 +74,11 @@ async fn payment_where(
 }
 
 /// The payment in a ledger function's `o_payment`, as [`COLUMNS`] lists it.
-static O_PAYMENT: LazyLock<String> = LazyLock::new(|| {
-    COLUMNS
-        .split(", ")
-        .map(|c| format!("(o_payment).{c}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-});
+pub(crate) static O_PAYMENT: LazyLock<String> =
+    LazyLock::new(|| super::each_column(COLUMNS, |c| format!("(o_payment).{c}")));
 
 /// The arguments of the ledger functions that settle: success, noref, cost, rc.
-fn outcome_args(outcome: &Settlement) -> (bool, &str, i64, &'static str) {
+pub(crate) fn outcome_args(outcome: &Settlement) -> (bool, &str, i64, &'static str) {
     match outcome {
         Settlement::Success { noref, cost } => {
             (true, noref.as_str(), cost.get(), Rc::Success.code())
@@ -262,6 +260,21 @@ impl PostgresStore {
         resolve_at: i64,
         outcome: Settlement,
     ) -> Result<Placed> {
+        let outcome = match &self.batches {
+            Some(b) => {
+                let job = ((tr_id, outcome), crate::config::unconfirmed());
+                match b.sandbox_payments.run(job).await? {
+                    ((_, expected), super::batch::Batched::Done(placed)) => {
+                        if expected.is_some() {
+                            crate::config::confirm();
+                        }
+                        return Ok(placed);
+                    }
+                    (((_, outcome), _), super::batch::Batched::Alone) => outcome,
+                }
+            }
+            None => outcome,
+        };
         // In one statement; in a transaction when the member's webhook is due (the ledger
         // function says so without writing anything), to write the webhook too.
         let mut webhooks = false;

@@ -8,22 +8,27 @@ use tokio_postgres::Row;
 const COLUMNS: &str = "code, name, type, shape, admin, commission, biller_commission, status, province, fields, sandbox_prefix, sandbox_profile";
 
 fn row_to_product(r: &Row) -> std::result::Result<Product, tokio_postgres::Error> {
-    let shape: String = r.try_get(3)?;
-    let status: String = r.try_get(7)?;
-    let fields: String = r.try_get(9)?;
+    row_to_product_at(r, 0)
+}
+
+/// The product in [`COLUMNS`] order from column `at` on.
+fn row_to_product_at(r: &Row, at: usize) -> std::result::Result<Product, tokio_postgres::Error> {
+    let shape: String = r.try_get(at + 3)?;
+    let status: String = r.try_get(at + 7)?;
+    let fields: String = r.try_get(at + 9)?;
     Ok(Product {
-        code: r.try_get(0)?,
-        name: r.try_get(1)?,
-        kind: r.try_get(2)?,
+        code: r.try_get(at)?,
+        name: r.try_get(at + 1)?,
+        kind: r.try_get(at + 2)?,
         shape: BillShape::parse(&shape).unwrap_or(BillShape::Telco),
-        admin: Rupiah::new(r.try_get(4)?),
-        commission: Rupiah::new(r.try_get(5)?),
-        biller_commission: Rupiah::new(r.try_get(6)?),
+        admin: Rupiah::new(r.try_get(at + 4)?),
+        commission: Rupiah::new(r.try_get(at + 5)?),
+        biller_commission: Rupiah::new(r.try_get(at + 6)?),
         status: ProductStatus::parse(&status).unwrap_or(ProductStatus::Inactive),
-        province: r.try_get(8)?,
+        province: r.try_get(at + 8)?,
         fields: fields.split(',').filter_map(ExtraField::parse).collect(),
-        sandbox_prefix: r.try_get(10)?,
-        sandbox_profile: r.try_get(11)?,
+        sandbox_prefix: r.try_get(at + 10)?,
+        sandbox_profile: r.try_get(at + 11)?,
     })
 }
 
@@ -79,14 +84,30 @@ impl PostgresStore {
         })
     }
 
+    /// The product `code`; for a protocol request, from the config cache (crate::config).
     pub async fn product(&self, code: &str) -> Result<Option<Product>> {
-        let c = self.client().await?;
-        let st = c
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM products WHERE code = $1"))
-            .await
-            .map_err(pg_err)?;
-        let row = c.query_opt(&st, &[&code]).await.map_err(pg_err)?;
-        row.map(|r| row_to_product(&r)).transpose().map_err(pg_err)
+        self.config_lookup(
+            |cache| cache.products.get(code).cloned(),
+            async |c| {
+                // The version and the row in one statement (a row of NULLs for no product).
+                let columns = super::each_column(COLUMNS, |c| format!("p.{c}"));
+                let st = c
+                    .prepare_cached(&format!(
+                        "SELECT v.version, {columns} FROM config_version v LEFT JOIN products p ON p.code = $1 WHERE v.id = 1"
+                    ))
+                    .await?;
+                let r = c.query_one(&st, &[&code]).await?;
+                let product = match r.try_get::<_, Option<String>>(1)? {
+                    Some(_) => Some(row_to_product_at(&r, 1)?),
+                    None => None,
+                };
+                Ok((r.try_get(0)?, product))
+            },
+            |cache, product| {
+                cache.products.insert(code.to_string(), product);
+            },
+        )
+        .await
     }
 
     pub async fn products(&self) -> Result<Vec<Product>> {

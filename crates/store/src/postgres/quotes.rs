@@ -109,6 +109,22 @@ impl PostgresStore {
     }
 
     pub async fn insert_quote(&self, q: NewQuote) -> Result<Quote> {
+        // A sandbox quote (no upstream ref) in the next batch; anything else, or a quote the
+        // batch did not insert, by itself below.
+        let q = match &self.batches {
+            Some(b) if q.upstream_ref_id.is_none() => {
+                match b.quotes.run((q, crate::config::unconfirmed())).await? {
+                    ((q, expected), super::batch::Batched::Done(tr_id)) => {
+                        if expected.is_some() {
+                            crate::config::confirm();
+                        }
+                        return Ok(Quote { tr_id, ..q });
+                    }
+                    ((q, _), super::batch::Batched::Alone) => q,
+                }
+            }
+            _ => q,
+        };
         let desc = q.desc.to_string();
         let paid_desc = q.paid_desc.to_string();
         let scenario = q.scenario.map(encode_scenario);

@@ -9,6 +9,7 @@ mod quotes;
 mod upstreams;
 mod webhooks;
 
+use crate::config::ConfigCache;
 use crate::ledger::{self, AccountRow, JournalRow, PaymentRow, Side, Sums, TransferKind};
 use crate::{LedgerReport, Result, StoreError};
 use rusqlite::{Connection, OpenFlags};
@@ -63,36 +64,6 @@ impl Inner {
             }
         }
         r
-    }
-}
-
-/// Most member and product lookups (hits and misses) kept in memory; beyond it the cache starts
-/// over (a bound against lookups of made-up usernames).
-const CONFIG_CACHE_ENTRIES: usize = 65_536;
-
-/// In-memory copies of member and product rows, read on every request and changed only by the
-/// operator. Valid while `config_version` (moved by triggers on both tables, whichever process
-/// writes) stands at `version`; one indexed read of that row replaces decoding the rows.
-#[derive(Default)]
-pub(crate) struct ConfigCache {
-    version: i64,
-    pub(crate) members:
-        std::collections::HashMap<(&'static str, String), Option<loket_core::Member>>,
-    pub(crate) products: std::collections::HashMap<String, Option<loket_core::Product>>,
-}
-
-impl ConfigCache {
-    /// The cache for a caller that needs rows at least as new as `version`: forgotten when it is
-    /// older. (A newer one serves an older `version` too: its rows were read after it.)
-    fn at(&mut self, version: i64) -> &mut ConfigCache {
-        if self.version < version
-            || self.members.len() + self.products.len() >= CONFIG_CACHE_ENTRIES
-        {
-            self.members.clear();
-            self.products.clear();
-            self.version = version;
-        }
-        self
     }
 }
 
@@ -326,10 +297,7 @@ impl SqliteStore {
                 path,
                 writer: tx,
                 readers: Mutex::new(Vec::new()),
-                config: Mutex::new(ConfigCache {
-                    version: -1,
-                    ..ConfigCache::default()
-                }),
+                config: Mutex::new(ConfigCache::new()),
             }),
         };
         let checkpointer = open_conn(&store.inner.path, true).map_err(db_err)?;
@@ -426,13 +394,12 @@ impl SqliteStore {
         f: impl FnOnce(&Connection, &mut ConfigCache) -> Result<T>,
     ) -> Result<T> {
         self.lookup(|c| {
-            let version = match crate::CONFIG_SNAPSHOT.try_with(std::cell::Cell::get) {
-                Ok(Some(v)) => v,
-                scoped => {
+            // Inside a request the version its first lookup read serves the rest.
+            let version = match crate::config::current() {
+                Some((Some(v), _)) => v,
+                _ => {
                     let v = config_version(c)?;
-                    if scoped.is_ok() {
-                        let _ = crate::CONFIG_SNAPSHOT.try_with(|s| s.set(Some(v)));
-                    }
+                    crate::config::answered_at(v, true);
                     v
                 }
             };
