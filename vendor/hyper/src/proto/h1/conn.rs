@@ -112,6 +112,12 @@ where
         self.io.set_read_buf_exact_size(sz);
     }
 
+    // loket patch (see `Builder::read_buf_initial_size`).
+    #[cfg(feature = "server")]
+    pub(crate) fn set_read_buf_initial_size(&mut self, sz: usize) {
+        self.io.set_read_buf_initial_size(sz);
+    }
+
     pub(crate) fn set_write_strategy_flatten(&mut self) {
         self.io.set_write_strategy_flatten();
     }

@@ -97,6 +97,16 @@ where
         self.read_buf_strategy = ReadStrategy::Exact(sz);
     }
 
+    // loket patch: the first read reserves `sz` bytes instead of INIT_BUFFER_SIZE, and the
+    // adaptive strategy never shrinks below it; it still doubles up to the max as before.
+    #[cfg(feature = "server")]
+    pub(crate) fn set_read_buf_initial_size(&mut self, sz: usize) {
+        if let ReadStrategy::Adaptive { next, min, .. } = &mut self.read_buf_strategy {
+            *next = sz;
+            *min = sz;
+        }
+    }
+
     pub(crate) fn set_write_strategy_flatten(&mut self) {
         // this should always be called only at construction time,
         // so this assert is here to catch myself
@@ -374,6 +384,8 @@ enum ReadStrategy {
     Adaptive {
         decrease_now: bool,
         next: usize,
+        // loket patch: the first size and the floor of decreases (hyper: INIT_BUFFER_SIZE).
+        min: usize,
         max: usize,
     },
     #[cfg(feature = "client")]
@@ -385,6 +397,7 @@ impl ReadStrategy {
         ReadStrategy::Adaptive {
             decrease_now: false,
             next: INIT_BUFFER_SIZE,
+            min: INIT_BUFFER_SIZE,
             max,
         }
     }
@@ -410,8 +423,8 @@ impl ReadStrategy {
             ReadStrategy::Adaptive {
                 decrease_now,
                 next,
+                min,
                 max,
-                ..
             } => {
                 if bytes_read >= *next {
                     *next = cmp::min(incr_power_of_two(*next), *max);
@@ -420,7 +433,7 @@ impl ReadStrategy {
                     let decr_to = prev_power_of_two(*next);
                     if bytes_read < decr_to {
                         if *decrease_now {
-                            *next = cmp::max(decr_to, INIT_BUFFER_SIZE);
+                            *next = cmp::max(decr_to, *min);
                             *decrease_now = false;
                         } else {
                             // Decreasing is a two "record" process.
@@ -535,7 +548,10 @@ pub(super) struct WriteBuf<B> {
 impl<B: Buf> WriteBuf<B> {
     fn new(strategy: WriteStrategy) -> WriteBuf<B> {
         WriteBuf {
-            headers: Cursor::new(Vec::with_capacity(INIT_BUFFER_SIZE)),
+            // loket patch: allocated on first use (`headers_mut`), not with the connection: an
+            // HTTP/1.1 server connection waiting on a slow handler writes nothing, and the
+            // untouched 8 KiB otherwise stay allocated (and partly resident) all that time.
+            headers: Cursor::new(Vec::new()),
             max_buf_size: DEFAULT_MAX_BUFFER_SIZE,
             queue: BufList::new(),
             strategy,
@@ -594,6 +610,10 @@ impl<B: Buf> WriteBuf<B> {
 
     fn headers_mut(&mut self) -> &mut Cursor<Vec<u8>> {
         debug_assert!(!self.queue.has_remaining());
+        if self.headers.bytes.capacity() == 0 {
+            // loket patch: the capacity hyper allocated in `new`.
+            self.headers.bytes.reserve(INIT_BUFFER_SIZE);
+        }
         &mut self.headers
     }
 }
@@ -891,6 +911,8 @@ mod tests {
         let b = |s: &str| Cursor::new(s.as_bytes().to_vec());
 
         let mut write_buf = WriteBuf::<Cursor<Vec<u8>>>::new(WriteStrategy::Flatten);
+        // loket patch: nothing allocated before the first write.
+        assert_eq!(write_buf.headers.bytes.capacity(), 0);
 
         write_buf.buffer(b("hello "));
         write_buf.buffer(b("world, "));

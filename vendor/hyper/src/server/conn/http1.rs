@@ -81,6 +81,8 @@ pub struct Builder {
     h1_header_read_timeout: Dur,
     h1_writev: Option<bool>,
     max_buf_size: Option<usize>,
+    // loket patch (see `read_buf_initial_size`).
+    read_buf_initial_size: Option<usize>,
     pipeline_flush: bool,
     date_header: bool,
 }
@@ -253,6 +255,7 @@ impl Builder {
             h1_header_read_timeout: Dur::Default(Some(Duration::from_secs(30))),
             h1_writev: None,
             max_buf_size: None,
+            read_buf_initial_size: None,
             pipeline_flush: false,
             date_header: true,
         }
@@ -405,6 +408,19 @@ impl Builder {
         self
     }
 
+    /// Set the size of a connection's first read buffer (loket patch).
+    ///
+    /// The read buffer still grows as hyper's does (doubling while reads fill it, up to
+    /// [`max_buf_size`](Builder::max_buf_size)), and never shrinks below this size. A server
+    /// whose requests are small keeps a small buffer per connection for as long as a request is
+    /// being served (the request's head is a view into it).
+    ///
+    /// Default is 8192 (hyper's). Values below 64 are taken as 64.
+    pub fn read_buf_initial_size(&mut self, sz: usize) -> &mut Self {
+        self.read_buf_initial_size = Some(sz.max(64));
+        self
+    }
+
     /// Set whether the `date` header should be included in HTTP responses.
     ///
     /// Note that including the `date` header is recommended by RFC 7231.
@@ -512,6 +528,10 @@ impl Builder {
         conn.set_flush_pipeline(self.pipeline_flush);
         if let Some(max) = self.max_buf_size {
             conn.set_max_buf_size(max);
+        }
+        // loket patch: after `set_max_buf_size`, which starts the read strategy anew.
+        if let Some(sz) = self.read_buf_initial_size {
+            conn.set_read_buf_initial_size(sz);
         }
         if !self.date_header {
             conn.disable_date_header();
