@@ -350,7 +350,7 @@ impl Report {
              first through the same upstream (live inquiries, closed loop, not part of the figures \
              but of the peak RSS). Each run is a fresh server; the runs differ only in how the \
              paying member reaches loket: over HTTP/1.1 a payment needs a connection of its own \
-             (hyper keeps two 8 KiB buffers per connection), over h2c the payments are streams of a \
+             (its socket, buffers and connection state), over h2c the payments are streams of a \
              few connections.\n",
             first.payments,
             first.inquiries.target_rate.unwrap_or(0.0)

@@ -13,6 +13,7 @@ mod concurrency;
 mod crash;
 mod determinism;
 mod helpers;
+mod http1;
 mod iak_inquiry;
 mod instances;
 mod isikuota;
