@@ -246,7 +246,16 @@ async fn insert_quotes(pool: &Pool, jobs: &[Checked<NewQuote>]) -> TxResult<Vec<
             .collect::<Vec<Option<&str>>>()
     };
     let desc: Vec<String> = sent.iter().map(|(q, _)| q.desc.to_string()).collect();
-    let paid_desc: Vec<String> = sent.iter().map(|(q, _)| q.paid_desc.to_string()).collect();
+    // Stored whole; most bills' is the desc itself (`Quote::paid_desc`).
+    let paid_desc: Vec<String> = sent
+        .iter()
+        .zip(&desc)
+        .map(|((q, _), d)| {
+            q.paid_desc
+                .as_ref()
+                .map_or_else(|| d.clone(), |p| p.to_string())
+        })
+        .collect();
     let scenario: Vec<Option<String>> = sent
         .iter()
         .map(|(q, _)| q.scenario.map(encode_scenario))
