@@ -191,9 +191,6 @@ pub struct LimitsConfig {
     pub listen_backlog: u32,
     /// Most requests in flight on one HTTP/2 (h2c) client connection.
     pub http2_max_streams: u32,
-    /// Most requests of one member worked on at once (waits for an upstream's answer do not
-    /// count); more wait their turn, in order (`fair`, docs/configuration.md).
-    pub requests_per_member: usize,
 }
 
 impl LimitsConfig {
@@ -256,7 +253,6 @@ impl Default for LimitsConfig {
             max_connections: server.max_connections,
             listen_backlog: 4096,
             http2_max_streams: server.http2_max_streams,
-            requests_per_member: 128,
         }
     }
 }

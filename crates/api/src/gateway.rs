@@ -195,8 +195,7 @@ async fn live_inquiry(
             tracing::info!(upstream = %route.upstream, "inquiry skips an upstream whose breaker is open");
             continue;
         }
-        // Waits for the upstream (its permit, then its answer) take none of the member's turns.
-        let Some(_permit) = crate::fair::outside(up.permit()).await else {
+        let Some(_permit) = up.permit().await else {
             tracing::warn!(upstream = %route.upstream, "inquiry: upstream at its concurrency limit");
             continue;
         };
@@ -209,7 +208,7 @@ async fn live_inquiry(
             nomor_identitas: input.nomor_identitas.clone(),
             amount: input.amount,
         };
-        let bill = match crate::fair::outside(up.connector.inquiry(&req)).await {
+        let bill = match up.connector.inquiry(&req).await {
             InquiryOutcome::Bill(bill) => {
                 up.breaker.success();
                 bill
@@ -440,8 +439,7 @@ async fn first_payment(
         && payment.attempts == 0
         && tokio::time::Instant::now() < deadline
     {
-        // Waiting for another request's upstream: not in a turn.
-        crate::fair::outside(tokio::time::sleep(std::time::Duration::from_millis(10))).await;
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         match state.store.payment_by_tr_id(quote.tr_id).await? {
             Some(p) => payment = p,
             None => break,
@@ -486,9 +484,7 @@ async fn pay_upstream(
     if !up.breaker.allows() {
         return refuse(quote);
     }
-    // Waits for the upstream (its permit, then its answer) take none of the member's turns: a
-    // member's payments are all in flight to a slow upstream at once if it wants.
-    let Some(permit) = crate::fair::outside(up.permit()).await else {
+    let Some(permit) = up.permit().await else {
         return refuse(quote);
     };
     let first_check = now
@@ -510,7 +506,7 @@ async fn pay_upstream(
         Err(answer) => return Ok(answer),
     };
     // The hold is durable: from here on, whatever happens, the resolver finishes the payment.
-    let outcome = crate::fair::outside(up.connector.pay(&upstream_payment(&quote))).await;
+    let outcome = up.connector.pay(&upstream_payment(&quote)).await;
     drop(permit);
     let payment = {
         let _turn = state.upstreams.write_turn().await;

@@ -450,7 +450,7 @@ async fn dispatch(
     kind: Option<String>,
     f: Fields,
 ) -> Answer {
-    let echo = Echo {
+    let mut echo = Echo {
         code: f.opt("code", false).ok().flatten(),
         hp: f.opt("hp", false).ok().flatten(),
         ref_id: f.opt("ref_id", true).ok().flatten(),
@@ -524,29 +524,6 @@ async fn dispatch(
             who,
         );
     }
-    // From here on the member is known: the rest is worked on in one of its turns (`fair`).
-    // Boxed, as the commands were: this future lives as long as the request does.
-    let turns = state.turns.clone();
-    Box::pin(crate::fair::within(&turns, member.id, async move {
-        command_answer(state, format, kind, f, echo, command, x, member, mode).await
-    }))
-    .await
-}
-
-/// The authenticated request's command, answered.
-#[allow(clippy::too_many_arguments)]
-async fn command_answer(
-    state: &AppState,
-    format: Format,
-    kind: Option<String>,
-    f: Fields,
-    mut echo: Echo,
-    command: Command,
-    x: String,
-    member: Member,
-    mode: Mode,
-) -> Answer {
-    let who = Some(member.username.as_str());
     match command {
         Command::Inquiry => Box::pin(inquiry(state, format, &member, mode, &f, &mut echo)).await,
         Command::Pay => {

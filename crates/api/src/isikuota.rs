@@ -276,19 +276,6 @@ async fn order_request(state: AppState, peer: SocketAddr, req: Request) -> Respo
         Ok(s) => s,
         Err(r) => return r,
     };
-    // From here on the member is known: the rest is worked on in one of its turns (`fair`).
-    let turns = state.turns.clone();
-    let member_id = signed.member.id;
-    Box::pin(crate::fair::within(
-        &turns,
-        member_id,
-        signed_order(state, signed),
-    ))
-    .await
-}
-
-/// An authenticated `/v1/order`, answered.
-async fn signed_order(state: AppState, signed: Signed) -> Response {
     let m = &signed.member;
     let p = Params(&signed.params);
     let cmd = match p.string("cmd") {

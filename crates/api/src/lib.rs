@@ -6,7 +6,6 @@
 //! get RC 117 with 404.
 
 pub mod config;
-pub mod fair;
 pub mod gateway;
 pub mod iak;
 pub mod isikuota;
@@ -38,21 +37,17 @@ pub struct AppState {
     pub upstreams: Arc<upstreams::Upstreams>,
     /// Quotes this instance made, by tr_id (quotes never change once stored).
     pub quotes: Arc<QuoteCache>,
-    /// Each member's turns (`limits.requests_per_member`).
-    pub turns: Arc<fair::MemberTurns>,
 }
 
 impl AppState {
     pub fn new(store: Store, config: Config) -> Result<AppState, String> {
         let quote_lifetime = config.quote_lifetime()?;
-        let turns = Arc::new(fair::MemberTurns::new(config.limits.requests_per_member));
         Ok(AppState {
             store,
             config: Arc::new(config),
             quote_lifetime,
             upstreams: Arc::new(upstreams::Upstreams::default()),
             quotes: Arc::new(QuoteCache::default()),
-            turns,
         })
     }
 
