@@ -54,6 +54,11 @@ impl CpuWatch {
         self
     }
 
+    /// This process (the load generator) too, as `generator`.
+    pub fn and_generator(self) -> CpuWatch {
+        self.pid("generator", std::process::id())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.targets.is_empty()
     }

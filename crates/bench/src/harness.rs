@@ -344,7 +344,7 @@ impl Harness {
             &self
                 .opts
                 .closed()
-                .with_cpu(CpuWatch::new().pid("axum", server.pid)),
+                .with_cpu(CpuWatch::new().pid("axum", server.pid).and_generator()),
         )
         .await;
         let peak = server.stop().await;
@@ -546,7 +546,8 @@ impl Harness {
                 CpuWatch::new()
                     .pid("loket", a.pid)
                     .pid("loket", b.pid)
-                    .comm("postgres", "postgres"),
+                    .comm("postgres", "postgres")
+                    .and_generator(),
             ),
             self.opts.hints,
         )
@@ -560,9 +561,9 @@ impl Harness {
     }
 }
 
-/// A loket server's CPU, for a scenario's report row.
+/// A loket server's CPU and the generator's, for a scenario's report row.
 pub fn loket_cpu(server: &ChildServer) -> CpuWatch {
-    CpuWatch::new().pid("loket", server.pid)
+    CpuWatch::new().pid("loket", server.pid).and_generator()
 }
 
 fn not_run_after() -> Outcome<LoadResult> {

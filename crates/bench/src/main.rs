@@ -320,8 +320,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                     opts.concurrency = load.concurrency.unwrap_or(64);
                     let h = Harness::new_without_loket(opts)?;
                     let server = h.axum_server(body_size).await?;
-                    let spec =
-                        spec.with_cpu(loket_bench::cpu::CpuWatch::new().pid("axum", server.pid));
+                    let spec = spec.with_cpu(
+                        loket_bench::cpu::CpuWatch::new()
+                            .pid("axum", server.pid)
+                            .and_generator(),
+                    );
                     let r = scenarios::fixed_answers(
                         "axum baseline",
                         &server.base_url,

@@ -528,7 +528,7 @@ impl Report {
         let _ = writeln!(md);
         let _ = writeln!(
             md,
-            "| scenario | load | ops/s | p50 | p99 | p99.9 | max | ok | errors | server peak RSS | server CPU per op |"
+            "| scenario | load | ops/s | p50 | p99 | p99.9 | max | ok | errors | server peak RSS | CPU per op (server, generator) |"
         );
         let _ = writeln!(
             md,
@@ -841,7 +841,7 @@ pub fn results_table(rows: &[&LoadResult]) -> String {
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "| scenario | load | ops/s | p50 | p99 | p99.9 | max | ok | errors | server peak RSS | server CPU per op |"
+        "| scenario | load | ops/s | p50 | p99 | p99.9 | max | ok | errors | server peak RSS | CPU per op (server, generator) |"
     );
     let _ = writeln!(
         md,
