@@ -734,7 +734,7 @@ fn payment_fields(q: &Quote, p: &Payment, message: &str) -> Data {
     let mut d = quote_fields(q, message);
     d.insert("response_code", p.rc.code().into());
     if p.state == PaymentState::Success {
-        d.insert("desc", q.desc_when_paid().clone());
+        d.insert("desc", q.paid_desc.clone());
     }
     d.insert("datetime", loket_core::jakarta::ymdhis(p.updated_at).into());
     // A failed payment's charge was released: the balance is as before it.

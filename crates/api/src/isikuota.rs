@@ -453,7 +453,7 @@ fn payment_data(q: &Quote, pay: &Payment, status: &str) -> Map<String, Value> {
     let mut d = inquiry_data(q);
     d.insert("status".into(), status.into());
     if pay.state == PaymentState::Success {
-        d.insert("desc".into(), q.desc_when_paid().clone());
+        d.insert("desc".into(), q.paid_desc.clone());
     }
     d.insert("price".into(), q.selling_price.get().into());
     if q.mode == Mode::Live {

@@ -49,10 +49,7 @@ pub struct Quote {
     pub cost: Rupiah,
     pub sheets: u32,
     pub desc: Value,
-    /// `desc` of the payment answer when it differs from `desc`; `None` when they are the same
-    /// (most bills): one tree per quote in memory instead of two, for as long as the quote is
-    /// cached or its payment waits on an upstream. Read it with [`Quote::desc_when_paid`].
-    pub paid_desc: Option<Value>,
+    pub paid_desc: Value,
     /// Who answered the inquiry and will be paid: `sandbox` or an upstream's name.
     pub biller: String,
     /// The biller's own reference for the quote (its tr_id or ref_id), when it has one.
@@ -75,34 +72,6 @@ pub type NewQuote = Quote;
 impl Quote {
     pub fn is_expired(&self, now: i64) -> bool {
         now >= self.expires_at
-    }
-
-    /// `desc` of the payment answer.
-    pub fn desc_when_paid(&self) -> &Value {
-        self.paid_desc.as_ref().unwrap_or(&self.desc)
-    }
-
-    /// `paid_desc` for a quote whose `desc` is `desc`: `None` when they are the same tree, keys in
-    /// the same order (a copy of `desc`, as most bills' is).
-    pub fn paid_desc_unless_same(desc: &Value, paid_desc: Value) -> Option<Value> {
-        (!same_tree(desc, &paid_desc)).then_some(paid_desc)
-    }
-}
-
-/// Equal, with objects' keys in the same order: walks both trees once, without the key lookups
-/// (a hash each) of `Value`'s `==`.
-fn same_tree(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Object(a), Value::Object(b)) => {
-            a.len() == b.len()
-                && a.iter()
-                    .zip(b.iter())
-                    .all(|((ka, va), (kb, vb))| ka == kb && same_tree(va, vb))
-        }
-        (Value::Array(a), Value::Array(b)) => {
-            a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| same_tree(x, y))
-        }
-        _ => a == b,
     }
 }
 
@@ -184,31 +153,6 @@ mod tests {
         }
         assert_eq!(decode_scenario("fail:12"), None);
         assert_eq!(decode_scenario("bogus"), None);
-    }
-
-    #[test]
-    fn paid_desc_is_kept_only_when_it_differs() {
-        let desc = serde_json::json!({"tagihan": {"detail": [{"periode": "202501", "denda": 0}]}, "lembar": 1});
-        // A copy: not kept, and the payment's desc is `desc`.
-        assert_eq!(Quote::paid_desc_unless_same(&desc, desc.clone()), None);
-        // PLN's paid desc adds fields; a changed value, an array of another length, another key
-        // order: kept whole.
-        let mut added = desc.clone();
-        added["lembar_tagihan_sisa"] = serde_json::json!(0);
-        let mut changed = desc.clone();
-        changed["tagihan"]["detail"][0]["denda"] = serde_json::json!(5000);
-        let mut longer = desc.clone();
-        longer["tagihan"]["detail"]
-            .as_array_mut()
-            .unwrap()
-            .push(serde_json::json!({}));
-        let reordered = serde_json::json!({"lembar": 1, "tagihan": {"detail": [{"periode": "202501", "denda": 0}]}});
-        for other in [added, changed, longer, reordered] {
-            assert_eq!(
-                Quote::paid_desc_unless_same(&desc, other.clone()),
-                Some(other)
-            );
-        }
     }
 
     #[test]

@@ -340,7 +340,7 @@ pub fn sandbox_quote(
         cost: Rupiah::new(cost),
         sheets: 1,
         desc: serde_json::json!({}),
-        paid_desc: None,
+        paid_desc: serde_json::json!({}),
         biller: "sandbox".to_string(),
         biller_ref: None,
         upstream_code: None,

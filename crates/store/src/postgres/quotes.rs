@@ -32,9 +32,7 @@ fn row_to_quote(r: &Row) -> std::result::Result<Quote, tokio_postgres::Error> {
         // Written from a u32, so it fits.
         sheets: u32::try_from(sheets).unwrap_or(u32::MAX),
         desc: serde_json::from_str(&desc).unwrap_or(serde_json::Value::Null),
-        // Stored whole; in memory only when it differs from `desc` (`Quote::paid_desc`).
-        paid_desc: (paid_desc != desc)
-            .then(|| serde_json::from_str(&paid_desc).unwrap_or(serde_json::Value::Null)),
+        paid_desc: serde_json::from_str(&paid_desc).unwrap_or(serde_json::Value::Null),
         biller: r.try_get(17)?,
         biller_ref: r.try_get(18)?,
         scenario: scenario.as_deref().and_then(decode_scenario),
@@ -128,7 +126,7 @@ impl PostgresStore {
             _ => q,
         };
         let desc = q.desc.to_string();
-        let paid_desc = q.desc_when_paid().to_string();
+        let paid_desc = q.paid_desc.to_string();
         let scenario = q.scenario.map(encode_scenario);
         let sheets = i64::from(q.sheets);
         // One INSERT: a transaction of its own (no BEGIN/COMMIT round trips).

@@ -29,9 +29,7 @@ pub(crate) fn row_to_quote(r: &Row<'_>) -> rusqlite::Result<Quote> {
         cost: Rupiah::new(r.get(13)?),
         sheets: r.get(14)?,
         desc: serde_json::from_str(&desc).unwrap_or(serde_json::Value::Null),
-        // Stored whole; in memory only when it differs from `desc` (`Quote::paid_desc`).
-        paid_desc: (paid_desc != desc)
-            .then(|| serde_json::from_str(&paid_desc).unwrap_or(serde_json::Value::Null)),
+        paid_desc: serde_json::from_str(&paid_desc).unwrap_or(serde_json::Value::Null),
         biller: r.get(17)?,
         biller_ref: r.get(18)?,
         scenario: scenario.as_deref().and_then(decode_scenario),
@@ -96,16 +94,6 @@ impl SqliteStore {
     pub async fn insert_quote(&self, q: NewQuote) -> Result<Quote> {
         // One INSERT: a failed one leaves nothing behind.
         self.write_statement(move |c| {
-            // to_string on a Value goes through fmt; the serializer writes directly.
-            let desc = serde_json::to_string(&q.desc).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            let paid_desc_json;
-            let paid_desc: &str = match &q.paid_desc {
-                None => &desc,
-                Some(p) => {
-                    paid_desc_json = serde_json::to_string(p).map_err(|e| StoreError::Invalid(e.to_string()))?;
-                    &paid_desc_json
-                }
-            };
             let r = exec(c,
                 "INSERT INTO quotes (member_id, mode, protocol, ref_id, code, hp, name, period, nominal, admin, price, selling_price, cost, sheets, desc_json, paid_desc_json, biller, biller_ref, scenario, noref, created_at, expires_at, upstream_code, upstream_ref_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
                 params![
@@ -123,8 +111,9 @@ impl SqliteStore {
                     q.selling_price.get(),
                     q.cost.get(),
                     q.sheets,
-                    desc,
-                    paid_desc,
+                    // to_string on a Value goes through fmt; the serializer writes directly.
+                    serde_json::to_string(&q.desc).map_err(|e| StoreError::Invalid(e.to_string()))?,
+                    serde_json::to_string(&q.paid_desc).map_err(|e| StoreError::Invalid(e.to_string()))?,
                     q.biller,
                     q.biller_ref,
                     q.scenario.map(encode_scenario),
