@@ -88,6 +88,8 @@ pub async fn inquire(
         });
     }
     if input.mode == Mode::Live {
+        // Upstreams are asked only on members and products known to be current.
+        state.store.confirm_config().await?;
         return live_inquiry(state, member, &product, input, now).await;
     }
     let outcome = sandbox::inquire(&SandboxInquiry {

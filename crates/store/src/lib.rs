@@ -41,6 +41,10 @@ pub enum StoreError {
     Invalid(String),
     #[error("insufficient balance")]
     InsufficientBalance,
+    /// The member and product rows a request used were changed by another process since they
+    /// were read (inside [`optimistic_config`]): nothing was written; run the request again.
+    #[error("members or products changed during the request")]
+    Stale,
     #[error("unsupported database URL {0:?} (use sqlite://PATH or postgres://...)")]
     BadUrl(String),
 }
@@ -267,6 +271,30 @@ impl Store {
         dispatch!(self, s => s.quote(tr_id).await)
     }
 
+    /// Inside [`optimistic_config`]: make sure the member and product rows the request used so
+    /// far are current before it does anything but a quote write ([`StoreError::Stale`] when not).
+    /// Elsewhere, and on PostgreSQL, nothing to do.
+    pub async fn confirm_config(&self) -> Result<()> {
+        let Some(v) = with_config_scope(|s| s.expected()).flatten() else {
+            return Ok(());
+        };
+        let current = self.config_is(v).await?;
+        with_config_scope(|s| s.checked(current));
+        if current {
+            Ok(())
+        } else {
+            Err(StoreError::Stale)
+        }
+    }
+
+    /// Is `config_version` still `version`? (PostgreSQL keeps no member cache: always.)
+    async fn config_is(&self, version: i64) -> Result<bool> {
+        match self {
+            Store::Sqlite(s) => s.config_is(version),
+            Store::Postgres(_) => Ok(true),
+        }
+    }
+
     /// Store a quote; [`StoreError::Duplicate`] when the member already used the ref_id.
     pub async fn insert_quote(&self, q: NewQuote) -> Result<Quote> {
         dispatch!(self, s => s.insert_quote(q).await)
@@ -451,9 +479,82 @@ pub fn random_hex(bytes: usize) -> String {
 }
 
 tokio::task_local! {
-    /// The `config_version` the first member or product lookup of a [`one_config_read`] scope
-    /// read (SQLite).
-    static CONFIG_SNAPSHOT: std::cell::Cell<Option<i64>>;
+    /// The `config_version` one protocol request's member and product lookups use (SQLite), and
+    /// whether it is known to be current: see [`one_config_read`] and [`optimistic_config`].
+    static CONFIG_SCOPE: ConfigScope;
+}
+
+/// One request's view of the member and product rows (SQLite's `config_version`).
+pub struct ConfigScope {
+    /// The version the request's lookups use, once the first one has run.
+    version: std::cell::Cell<Option<i64>>,
+    /// Lookups take the version of the rows already in memory instead of reading it; the
+    /// request's quote write, or one read when it ends, checks it (see [`optimistic_config`]).
+    optimistic: bool,
+    check: std::cell::Cell<ConfigCheck>,
+}
+
+/// Whether a request's `version` was current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConfigCheck {
+    /// Taken from memory, not yet compared with the database.
+    Unchecked,
+    /// Read from the database, or found equal to it inside the writer's transaction.
+    Current,
+    /// Found older than the database's: whatever the request decided from it must not stand.
+    Stale,
+}
+
+impl ConfigScope {
+    fn new(optimistic: bool) -> ConfigScope {
+        ConfigScope {
+            version: std::cell::Cell::new(None),
+            optimistic,
+            check: std::cell::Cell::new(ConfigCheck::Current),
+        }
+    }
+
+    pub(crate) fn version(&self) -> Option<i64> {
+        self.version.get()
+    }
+
+    pub(crate) fn optimistic(&self) -> bool {
+        self.optimistic
+    }
+
+    /// The request's version was read from the database (or a later lookup uses it as read).
+    pub(crate) fn read(&self, version: i64) {
+        self.version.set(Some(version));
+        self.check.set(ConfigCheck::Current);
+    }
+
+    /// The request's version was taken from memory.
+    pub(crate) fn assumed(&self, version: i64) {
+        self.version.set(Some(version));
+        self.check.set(ConfigCheck::Unchecked);
+    }
+
+    pub(crate) fn checked(&self, current: bool) {
+        self.check.set(if current {
+            ConfigCheck::Current
+        } else {
+            ConfigCheck::Stale
+        });
+    }
+
+    /// The version a write of this request must find unchanged in the database, when it has not
+    /// been compared yet.
+    pub(crate) fn expected(&self) -> Option<i64> {
+        match self.check.get() {
+            ConfigCheck::Unchecked => self.version.get(),
+            _ => None,
+        }
+    }
+}
+
+/// Run `f` with the current request's [`ConfigScope`], when there is one.
+pub(crate) fn with_config_scope<T>(f: impl FnOnce(&ConfigScope) -> T) -> Option<T> {
+    CONFIG_SCOPE.try_with(f).ok()
 }
 
 /// Run `f` (one protocol request, which changes no member or product) with one read of SQLite's
@@ -467,8 +568,42 @@ tokio::task_local! {
 /// request runs (docs/performance.md, round 8).
 pub fn one_config_read<F: std::future::Future>(
     f: F,
-) -> tokio::task::futures::TaskLocalFuture<std::cell::Cell<Option<i64>>, F> {
-    CONFIG_SNAPSHOT.scope(std::cell::Cell::new(None), f)
+) -> tokio::task::futures::TaskLocalFuture<ConfigScope, F> {
+    CONFIG_SCOPE.scope(ConfigScope::new(false), f)
+}
+
+/// Run `f` (one protocol request whose only side effect is a quote write: a sandbox inquiry) with
+/// its member and product lookups served from memory without reading `config_version` at all
+/// (SQLite), and check afterwards that those rows were current:
+/// - the quote write compares the version with the database's inside the writer's transaction,
+///   which also serializes with any other process's change; a changed version refuses the write
+///   ([`StoreError::Stale`]) and nothing is stored;
+/// - a request that wrote nothing reads the version once when it ends.
+///
+/// `Some(answer)` when the rows the request used were current (its answer stands); `None` when
+/// another process changed a member or product since they were read: the request must run again,
+/// in [`one_config_read`], and its first answer be dropped. A request that must reach anything
+/// but the writer (a live inquiry's upstream) calls [`Store::confirm_config`] first.
+///
+/// A request that changes a member or product, or reads them back after a change, must not run
+/// here. On PostgreSQL (no member cache) this is `Some(f.await)`.
+pub async fn optimistic_config<F: std::future::Future>(store: &Store, f: F) -> Option<F::Output> {
+    let (out, version, check) = CONFIG_SCOPE
+        .scope(ConfigScope::new(true), async {
+            let out = f.await;
+            let (version, check) = CONFIG_SCOPE.with(|s| (s.version.get(), s.check.get()));
+            (out, version, check)
+        })
+        .await;
+    match (check, version) {
+        (ConfigCheck::Current, _) | (_, None) => Some(out),
+        (ConfigCheck::Stale, _) => None,
+        (ConfigCheck::Unchecked, Some(v)) => match store.config_is(v).await {
+            Ok(true) => Some(out),
+            // A failed read, too, runs the request again, with a read of its own.
+            _ => None,
+        },
+    }
 }
 
 /// Fresh credentials for a member.

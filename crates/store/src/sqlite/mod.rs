@@ -247,6 +247,7 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
+        BATCH_CONFIG_VERSION.with(|b| b.set(None));
         if let Err(e) = exec(&conn, "BEGIN IMMEDIATE", []) {
             tracing::error!(error = %e, "cannot begin a write transaction");
             // Each job still gets an answer: run none, fail all.
@@ -426,12 +427,12 @@ impl SqliteStore {
         f: impl FnOnce(&Connection, &mut ConfigCache) -> Result<T>,
     ) -> Result<T> {
         self.lookup(|c| {
-            let version = match crate::CONFIG_SNAPSHOT.try_with(std::cell::Cell::get) {
-                Ok(Some(v)) => v,
+            let version = match crate::with_config_scope(|s| s.version()) {
+                Some(Some(v)) => v,
                 scoped => {
                     let v = config_version(c)?;
-                    if scoped.is_ok() {
-                        let _ = crate::CONFIG_SNAPSHOT.try_with(|s| s.set(Some(v)));
+                    if scoped.is_some() {
+                        crate::with_config_scope(|s| s.read(v));
                     }
                     v
                 }
@@ -443,6 +444,36 @@ impl SqliteStore {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             f(c, cache.at(version))
         })
+    }
+
+    /// Inside [`crate::optimistic_config`]: the row `get` finds in memory, without reading
+    /// `config_version` and without a read connection, when the cache holds it at the version the
+    /// request uses (the cache's own, for its first lookup). `None`: look it up as usual.
+    pub(crate) fn cached<T>(&self, get: impl FnOnce(&ConfigCache) -> Option<T>) -> Option<T> {
+        crate::with_config_scope(|s| {
+            if !s.optimistic() {
+                return None;
+            }
+            let cache = self
+                .inner
+                .config
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if cache.version < 0 || s.version().is_some_and(|v| v != cache.version) {
+                return None;
+            }
+            let hit = get(&cache)?;
+            if s.version().is_none() {
+                s.assumed(cache.version);
+            }
+            Some(hit)
+        })
+        .flatten()
+    }
+
+    /// Is `config_version` still `version`? One read on a pooled connection.
+    pub(crate) fn config_is(&self, version: i64) -> Result<bool> {
+        self.lookup(|c| Ok(config_version(c)? == version))
     }
 
     /// Run `f` on a read connection in the blocking pool (scans, reports).
@@ -571,6 +602,27 @@ pub(crate) fn external_code(side: Side) -> &'static str {
         Side::Live => "external",
         Side::Sandbox => "sandbox:external",
     }
+}
+
+thread_local! {
+    /// The writer's `config_version` in the current batch's transaction, read by the first job
+    /// that checks it (see [`batch_config_version`]).
+    static BATCH_CONFIG_VERSION: std::cell::Cell<Option<i64>> = const { std::cell::Cell::new(None) };
+}
+
+/// `config_version` as the writer's current transaction sees it. Read once per batch: after
+/// `BEGIN IMMEDIATE` no other process can commit until this batch has, so the value holds for the
+/// whole batch. A job of the same batch that changes a member or product (this process's own
+/// writes) moves it after the read; a request checked against the batch's first value is then
+/// ordered before that change, which is consistent since both were in flight together and
+/// become visible in the same commit.
+pub(crate) fn batch_config_version(c: &Connection) -> Result<i64> {
+    if let Some(v) = BATCH_CONFIG_VERSION.with(std::cell::Cell::get) {
+        return Ok(v);
+    }
+    let v = config_version(c)?;
+    BATCH_CONFIG_VERSION.with(|b| b.set(Some(v)));
+    Ok(v)
 }
 
 thread_local! {

@@ -92,8 +92,24 @@ impl SqliteStore {
     }
 
     pub async fn insert_quote(&self, q: NewQuote) -> Result<Quote> {
+        // Inside `optimistic_config`, the member and product rows this quote was made from were
+        // taken from memory: the writer checks that they were current (see there).
+        let expected = crate::with_config_scope(|s| s.expected()).flatten();
+        // Serialized here, not on the writer thread, which every write of the server waits for.
+        let desc =
+            serde_json::to_string(&q.desc).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let paid_desc = if q.paid_desc == q.desc {
+            desc.clone()
+        } else {
+            serde_json::to_string(&q.paid_desc).map_err(|e| StoreError::Invalid(e.to_string()))?
+        };
         // One INSERT: a failed one leaves nothing behind.
-        self.write_statement(move |c| {
+        let r = self.write_statement(move |c| {
+            if let Some(v) = expected {
+                if super::batch_config_version(c)? != v {
+                    return Err(StoreError::Stale);
+                }
+            }
             let r = exec(c,
                 "INSERT INTO quotes (member_id, mode, protocol, ref_id, code, hp, name, period, nominal, admin, price, selling_price, cost, sheets, desc_json, paid_desc_json, biller, biller_ref, scenario, noref, created_at, expires_at, upstream_code, upstream_ref_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
                 params![
@@ -111,9 +127,8 @@ impl SqliteStore {
                     q.selling_price.get(),
                     q.cost.get(),
                     q.sheets,
-                    // to_string on a Value goes through fmt; the serializer writes directly.
-                    serde_json::to_string(&q.desc).map_err(|e| StoreError::Invalid(e.to_string()))?,
-                    serde_json::to_string(&q.paid_desc).map_err(|e| StoreError::Invalid(e.to_string()))?,
+                    desc,
+                    paid_desc,
                     q.biller,
                     q.biller_ref,
                     q.scenario.map(encode_scenario),
@@ -130,7 +145,20 @@ impl SqliteStore {
                 Ok(_) => Ok(Quote { tr_id: c.last_insert_rowid(), ..q }),
             }
         })
-        .await
+        .await;
+        if expected.is_some() {
+            match &r {
+                Ok(_) | Err(StoreError::Duplicate(_)) => {
+                    crate::with_config_scope(|s| s.checked(true));
+                }
+                Err(StoreError::Stale) => {
+                    crate::with_config_scope(|s| s.checked(false));
+                }
+                // Not compared (the writer failed): the scope's end reads the version.
+                Err(_) => {}
+            }
+        }
+        r
     }
 
     pub async fn quote_is_paid(&self, tr_id: i64) -> Result<bool> {
