@@ -118,6 +118,7 @@ pub async fn inquire(
         }
         SandboxOutcome::Bill { bill, payment } => (bill, payment),
     };
+    let (price, selling_price) = (bill.price(), bill.selling_price());
     let quote = NewQuote {
         tr_id: 0,
         member_id: member.id,
@@ -126,12 +127,12 @@ pub async fn inquire(
         ref_id: input.ref_id.clone(),
         code: input.code.clone(),
         hp: input.number.clone(),
-        name: bill.name.clone(),
-        period: bill.period.clone(),
+        name: bill.name,
+        period: bill.period,
         nominal: bill.nominal,
         admin: bill.admin,
-        price: bill.price(),
-        selling_price: bill.selling_price(),
+        price,
+        selling_price,
         cost: bill.cost,
         sheets: bill.sheets,
         desc: bill.desc,

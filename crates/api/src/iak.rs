@@ -26,12 +26,14 @@ impl Format {
     fn detect(headers: &HeaderMap, body: &[u8]) -> Format {
         let ct = headers
             .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        if ct.contains("xml") {
+            .map(|v| v.as_bytes())
+            .filter(|v| std::str::from_utf8(v).is_ok())
+            .unwrap_or(b"");
+        // Case-insensitive `contains`, without a lowercased copy.
+        let has = |word: &[u8]| ct.windows(word.len()).any(|w| w.eq_ignore_ascii_case(word));
+        if has(b"xml") {
             Format::Xml
-        } else if ct.contains("json") {
+        } else if has(b"json") {
             Format::Json
         } else if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<') {
             Format::Xml
@@ -46,6 +48,9 @@ struct Answer {
     status: StatusCode,
     format: Format,
     data: Data,
+    /// An inquiry's quote, written straight into the JSON answer (no `data`: the answer's
+    /// fields are the quote's, borrowed instead of copied into `Value`s).
+    quote: Option<std::sync::Arc<Quote>>,
     /// The price list nests its `data` element in XML too.
     nested_xml: bool,
     log: RequestLog,
@@ -54,7 +59,10 @@ struct Answer {
 impl IntoResponse for Answer {
     fn into_response(self) -> Response {
         let (ct, body) = match self.format {
-            Format::Json => ("application/json", self.data.to_json()),
+            Format::Json => match &self.quote {
+                Some(q) => ("application/json", quote_json(q, "INQUIRY SUCCESS")),
+                None => ("application/json", self.data.to_json()),
+            },
             Format::Xml => {
                 let body = if self.nested_xml {
                     let inner: Map<String, Value> = self
@@ -72,7 +80,10 @@ impl IntoResponse for Answer {
             }
         };
         let mut resp = (self.status, [(header::CONTENT_TYPE, ct)], body).into_response();
-        resp.extensions_mut().insert(self.log);
+        // Read by the request log only (an extension costs a map and a box per response).
+        if crate::log::lines_on() {
+            resp.extensions_mut().insert(self.log);
+        }
         resp
     }
 }
@@ -115,6 +126,48 @@ impl Data {
     }
 }
 
+/// `quote_fields(q, message).to_json()`, written from the quote itself: the same bytes without
+/// copying each field into a `Value` first.
+fn quote_json(q: &Quote, message: &str) -> Vec<u8> {
+    struct Fields {
+        out: Vec<u8>,
+        first: bool,
+    }
+    impl Fields {
+        fn put<T: serde::Serialize + ?Sized>(&mut self, key: &str, value: &T) {
+            if !self.first {
+                self.out.push(b',');
+            }
+            self.first = false;
+            self.out.push(b'"');
+            self.out.extend_from_slice(key.as_bytes());
+            self.out.extend_from_slice(b"\":");
+            // Writing into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut self.out, value);
+        }
+    }
+    let mut f = Fields {
+        out: Vec::with_capacity(512),
+        first: true,
+    };
+    f.out.extend_from_slice(b"{\"data\":{");
+    f.put("tr_id", &q.tr_id);
+    f.put("code", q.code.as_str());
+    f.put("hp", q.hp.as_str());
+    f.put("tr_name", q.name.as_str());
+    f.put("period", q.period.as_str());
+    f.put("nominal", &q.nominal.get());
+    f.put("admin", &q.admin.get());
+    f.put("ref_id", q.ref_id.as_str());
+    f.put("response_code", Rc::Success.code());
+    f.put("message", message);
+    f.put("price", &q.price.get());
+    f.put("selling_price", &q.selling_price.get());
+    f.put("desc", &q.desc);
+    f.out.extend_from_slice(b"},\"meta\":[]}");
+    f.out
+}
+
 /// What the request said, for echoing in failure answers.
 #[derive(Default)]
 struct Echo {
@@ -152,6 +205,7 @@ fn failure(
         format,
         data,
         nested_xml: false,
+        quote: None,
         log: RequestLog {
             protocol: "iak",
             member: member.map(str::to_string),
@@ -684,7 +738,7 @@ async fn inquiry(
         Err(e) => return format_error(format, StatusCode::BAD_REQUEST, &e.describe(), echo, who),
     };
     match gateway::inquire(state, member, input).await {
-        Ok(InquiryResult::Quote(q)) => quote_answer(format, &q, who),
+        Ok(InquiryResult::Quote(q)) => quote_answer(format, q, who),
         Ok(InquiryResult::Failed { rc, tr_id }) => {
             echo.tr_id = tr_id;
             failure(format, StatusCode::OK, rc, rc.message(), echo, who)
@@ -719,11 +773,16 @@ fn quote_fields(q: &Quote, message: &str) -> Data {
     d
 }
 
-fn quote_answer(format: Format, q: &Quote, member: Option<&str>) -> Answer {
+fn quote_answer(format: Format, q: std::sync::Arc<Quote>, member: Option<&str>) -> Answer {
+    let (data, quote) = match format {
+        Format::Json => (Data(Vec::new()), Some(q)),
+        Format::Xml => (quote_fields(&q, "INQUIRY SUCCESS"), None),
+    };
     Answer {
         status: StatusCode::OK,
         format,
-        data: quote_fields(q, "INQUIRY SUCCESS"),
+        data,
+        quote,
         nested_xml: false,
         log: RequestLog {
             protocol: "iak",
@@ -783,6 +842,7 @@ async fn pay(state: &AppState, format: Format, member: &Member, mode: Mode, tr_i
             format,
             data: payment_fields(&quote, &payment, pay_message(&payment)),
             nested_xml: false,
+            quote: None,
             log: log(member, payment.rc),
         },
         Ok(PayResult::Refused { rc, quote }) => {
@@ -848,6 +908,7 @@ async fn check_status(
         format,
         data,
         nested_xml: false,
+        quote: None,
         log: log(member, rc),
     }
 }
@@ -927,6 +988,7 @@ async fn price_list(
         format,
         data,
         nested_xml: true,
+        quote: None,
         log: log(member, Rc::Success),
     }
 }
@@ -981,6 +1043,7 @@ pub async fn receipt_json(
             format: Format::Json,
             data,
             nested_xml: false,
+            quote: None,
             log: log(&member, Rc::Success),
         }
         .into_response(),
@@ -1097,6 +1160,28 @@ mod tests {
         for body in [&b"{"[..], b"", b"{\"a\":1} x", b"{\"a\" 1}"] {
             let e = Fields::from_json(body).err().unwrap();
             assert!(e.starts_with("malformed JSON at line 1 column "), "{e}");
+        }
+    }
+
+    /// The inquiry answer written from the quote is byte for byte the one built from its fields,
+    /// whatever the strings hold (escapes, control characters, non-ASCII) and however deep `desc`.
+    #[test]
+    fn a_quote_written_directly_is_the_answer_built_from_its_fields() {
+        let mut q = loket_store::testing::sandbox_quote(7, "r\"e\\f\u{1}é", 324_502, 323_702);
+        q.tr_id = 100_000_123;
+        q.code = "PG\tAS".into();
+        q.hp = "0110\n010000".into();
+        q.name = "NGATIMUN \u{2028} 名".into();
+        q.period = String::new();
+        q.desc = serde_json::json!({
+            "address": "-", "usage": 35, "x": -1.5, "ok": true, "none": null,
+            "tagihan": {"detail": [{"periode": "201608", "total": 302_500}]},
+        });
+        for message in ["INQUIRY SUCCESS", "\"quoted\""] {
+            assert_eq!(
+                String::from_utf8(quote_json(&q, message)).unwrap(),
+                String::from_utf8(quote_fields(&q, message).to_json()).unwrap()
+            );
         }
     }
 }

@@ -42,7 +42,9 @@ impl IntoResponse for Reply {
             body.to_string(),
         )
             .into_response();
-        resp.extensions_mut().insert(self.log);
+        if crate::log::lines_on() {
+            resp.extensions_mut().insert(self.log);
+        }
         resp
     }
 }
