@@ -238,6 +238,7 @@ async fn live_inquiry(
             tracing::warn!(upstream = %route.upstream, "upstream quoted an impossible amount; next route");
             continue;
         }
+        let desc = loket_core::quote::Desc::new(bill.desc);
         let quote = NewQuote {
             tr_id: 0,
             member_id: member.id,
@@ -254,8 +255,8 @@ async fn live_inquiry(
             selling_price,
             cost: bill.cost,
             sheets: 1,
-            paid_desc: bill.desc.clone(),
-            desc: bill.desc,
+            paid_desc: desc.clone(),
+            desc,
             biller: route.upstream.clone(),
             biller_ref: bill.upstream_ref,
             upstream_code: Some(route.upstream_code.clone()),

@@ -163,7 +163,7 @@ fn quote_json(q: &Quote, message: &str) -> Vec<u8> {
     f.put("message", message);
     f.put("price", &q.price.get());
     f.put("selling_price", &q.selling_price.get());
-    f.put("desc", &q.desc);
+    f.put("desc", &*q.desc);
     f.out.extend_from_slice(b"},\"meta\":[]}");
     f.out
 }
@@ -769,7 +769,7 @@ fn quote_fields(q: &Quote, message: &str) -> Data {
     d.insert("message", message.into());
     d.insert("price", q.price.get().into());
     d.insert("selling_price", q.selling_price.get().into());
-    d.insert("desc", q.desc.clone());
+    d.insert("desc", Value::clone(&q.desc));
     d
 }
 
@@ -814,7 +814,7 @@ fn payment_fields(q: &Quote, p: &Payment, message: &str) -> Data {
     let mut d = quote_fields(q, message);
     d.insert("response_code", p.rc.code().into());
     if p.state == PaymentState::Success {
-        d.insert("desc", q.paid_desc.clone());
+        d.insert("desc", Value::clone(&q.paid_desc));
     }
     d.insert("datetime", loket_core::jakarta::ymdhis(p.updated_at).into());
     // A failed payment's charge was released: the balance is as before it.
@@ -1176,7 +1176,8 @@ mod tests {
         q.desc = serde_json::json!({
             "address": "-", "usage": 35, "x": -1.5, "ok": true, "none": null,
             "tagihan": {"detail": [{"periode": "201608", "total": 302_500}]},
-        });
+        })
+        .into();
         for message in ["INQUIRY SUCCESS", "\"quoted\""] {
             assert_eq!(
                 String::from_utf8(quote_json(&q, message)).unwrap(),

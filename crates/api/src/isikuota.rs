@@ -384,7 +384,7 @@ fn inquiry_data(q: &Quote) -> Map<String, Value> {
     d.insert("tagihan".into(), q.nominal.get().into());
     d.insert("admin".into(), q.admin.get().into());
     d.insert("total".into(), q.price.get().into());
-    d.insert("desc".into(), q.desc.clone());
+    d.insert("desc".into(), Value::clone(&q.desc));
     d
 }
 
@@ -448,7 +448,7 @@ fn payment_data(q: &Quote, pay: &Payment, status: &str) -> Map<String, Value> {
     let mut d = inquiry_data(q);
     d.insert("status".into(), status.into());
     if pay.state == PaymentState::Success {
-        d.insert("desc".into(), q.paid_desc.clone());
+        d.insert("desc".into(), Value::clone(&q.paid_desc));
     }
     d.insert("price".into(), q.selling_price.get().into());
     if q.mode == Mode::Live {
