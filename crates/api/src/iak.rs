@@ -12,6 +12,7 @@ use loket_client::iak::{sign, signatures_match};
 use loket_client::xml::{parse_mp, write_mp_pairs};
 use loket_core::{Member, Mode, Payment, PaymentState, ProductStatus, Protocol, Quote, Rc, Rupiah};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::net::SocketAddr;
 
 /// The request's (and so the answer's) format.
@@ -170,11 +171,11 @@ fn quote_json(q: &Quote, message: &str) -> Vec<u8> {
 
 /// What the request said, for echoing in failure answers.
 #[derive(Default)]
-struct Echo {
+struct Echo<'a> {
     tr_id: Option<i64>,
-    code: Option<String>,
-    hp: Option<String>,
-    ref_id: Option<String>,
+    code: Option<Cow<'a, str>>,
+    hp: Option<Cow<'a, str>>,
+    ref_id: Option<Cow<'a, str>>,
 }
 
 fn failure(
@@ -190,13 +191,13 @@ fn failure(
         data.insert("tr_id", t.into());
     }
     if let Some(c) = &echo.code {
-        data.insert("code", c.clone().into());
+        data.insert("code", c.as_ref().into());
     }
     if let Some(h) = &echo.hp {
-        data.insert("hp", h.clone().into());
+        data.insert("hp", h.as_ref().into());
     }
     if let Some(r) = &echo.ref_id {
-        data.insert("ref_id", r.clone().into());
+        data.insert("ref_id", r.as_ref().into());
     }
     data.insert("response_code", rc.code().into());
     data.insert("message", message.into());
@@ -315,20 +316,37 @@ const MAX_FIELD_LEN: usize = 128;
 
 impl Fields {
     fn opt(&self, name: &'static str, lenient: bool) -> Result<Option<String>, FieldError> {
+        Ok(self.opt_str(name, lenient)?.map(Cow::into_owned))
+    }
+
+    fn req(&self, name: &'static str, lenient: bool) -> Result<String, FieldError> {
+        self.opt(name, lenient)?.ok_or(FieldError::Missing(name))
+    }
+
+    /// [`Fields::req`] borrowing the request's text (no copy) where it can.
+    fn req_str(&self, name: &'static str, lenient: bool) -> Result<Cow<'_, str>, FieldError> {
+        self.opt_str(name, lenient)?
+            .ok_or(FieldError::Missing(name))
+    }
+
+    /// [`Fields::opt`] borrowing the request's text (no copy) where it can.
+    fn opt_str(
+        &self,
+        name: &'static str,
+        lenient: bool,
+    ) -> Result<Option<Cow<'_, str>>, FieldError> {
         let s = match self.get(name) {
             None | Some(Value::Null) => return Ok(None),
-            Some(Value::String(s)) => s.trim().to_string(),
-            Some(Value::Number(n)) if lenient && (n.is_u64() || n.is_i64()) => n.to_string(),
+            Some(Value::String(s)) => Cow::Borrowed(s.trim()),
+            Some(Value::Number(n)) if lenient && (n.is_u64() || n.is_i64()) => {
+                Cow::Owned(n.to_string())
+            }
             Some(_) => return Err(FieldError::Invalid(name)),
         };
         if s.len() > MAX_FIELD_LEN || s.chars().any(char::is_control) {
             return Err(FieldError::Invalid(name));
         }
         Ok(if s.is_empty() { None } else { Some(s) })
-    }
-
-    fn req(&self, name: &'static str, lenient: bool) -> Result<String, FieldError> {
-        self.opt(name, lenient)?.ok_or(FieldError::Missing(name))
     }
 
     /// `desc.amount`: an object `desc` holding a whole-rupiah `amount`.
@@ -559,12 +577,12 @@ async fn dispatch(
     f: Req<'_>,
 ) -> Answer {
     let mut echo = Echo {
-        code: f.opt("code", false).ok().flatten(),
-        hp: f.opt("hp", false).ok().flatten(),
-        ref_id: f.opt("ref_id", true).ok().flatten(),
+        code: f.opt_str("code", false).ok().flatten(),
+        hp: f.opt_str("hp", false).ok().flatten(),
+        ref_id: f.opt_str("ref_id", true).ok().flatten(),
         tr_id: None,
     };
-    let commands = match f.req("commands", false) {
+    let commands = match f.req_str("commands", false) {
         Ok(c) => c,
         Err(e) => return format_error(format, StatusCode::BAD_REQUEST, &e.describe(), &echo, None),
     };
@@ -579,14 +597,16 @@ async fn dispatch(
         );
     };
     // The fields the signature covers come first: nothing else is looked at before it verifies.
-    let signed = (|| -> Result<(String, String, String), FieldError> {
-        let username = f.req("username", false)?;
-        let given = f.req("sign", false)?;
+    // (username, sign, the signed value)
+    type Signed<'a> = (Cow<'a, str>, Cow<'a, str>, Cow<'a, str>);
+    let signed = (|| -> Result<Signed<'_>, FieldError> {
+        let username = f.req_str("username", false)?;
+        let given = f.req_str("sign", false)?;
         let x = match command {
-            Command::Inquiry => f.req("ref_id", true)?,
-            Command::Pay => f.req("tr_id", true)?,
-            Command::Status => "cs".to_string(),
-            Command::PriceList => "pl".to_string(),
+            Command::Inquiry => f.req_str("ref_id", true)?,
+            Command::Pay => f.req_str("tr_id", true)?,
+            Command::Status => Cow::Borrowed("cs"),
+            Command::PriceList => Cow::Borrowed("pl"),
         };
         Ok((username, given, x))
     })();
@@ -698,7 +718,7 @@ async fn inquiry(
     member: &Member,
     mode: Mode,
     f: &Fields,
-    echo: &mut Echo,
+    echo: &mut Echo<'_>,
 ) -> Answer {
     let who = Some(member.username.as_str());
     let parsed = (|| -> Result<InquiryInput, FieldError> {
@@ -800,12 +820,12 @@ fn log(member: &Member, rc: Rc) -> RequestLog {
     }
 }
 
-fn echo_quote(q: &Quote) -> Echo {
+fn echo_quote(q: &Quote) -> Echo<'_> {
     Echo {
         tr_id: Some(q.tr_id),
-        code: Some(q.code.clone()),
-        hp: Some(q.hp.clone()),
-        ref_id: Some(q.ref_id.clone()),
+        code: Some(Cow::Borrowed(&q.code)),
+        hp: Some(Cow::Borrowed(&q.hp)),
+        ref_id: Some(Cow::Borrowed(&q.ref_id)),
     }
 }
 
@@ -897,7 +917,7 @@ async fn check_status(
         }
         Err(e) => {
             let echo = Echo {
-                ref_id: Some(ref_id.to_string()),
+                ref_id: Some(Cow::Borrowed(ref_id)),
                 ..Echo::default()
             };
             return internal_error(format, &echo, who, &e);
