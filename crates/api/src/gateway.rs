@@ -88,6 +88,8 @@ pub async fn inquire(
         });
     }
     if input.mode == Mode::Live {
+        // Upstreams are asked only on members and products known to be current.
+        state.store.confirm_config().await?;
         return live_inquiry(state, member, &product, input, now).await;
     }
     let outcome = sandbox::inquire(&SandboxInquiry {
@@ -116,6 +118,7 @@ pub async fn inquire(
         }
         SandboxOutcome::Bill { bill, payment } => (bill, payment),
     };
+    let (price, selling_price) = (bill.price(), bill.selling_price());
     let quote = NewQuote {
         tr_id: 0,
         member_id: member.id,
@@ -124,12 +127,12 @@ pub async fn inquire(
         ref_id: input.ref_id.clone(),
         code: input.code.clone(),
         hp: input.number.clone(),
-        name: bill.name.clone(),
-        period: bill.period.clone(),
+        name: bill.name,
+        period: bill.period,
         nominal: bill.nominal,
         admin: bill.admin,
-        price: bill.price(),
-        selling_price: bill.selling_price(),
+        price,
+        selling_price,
         cost: bill.cost,
         sheets: bill.sheets,
         desc: bill.desc,
@@ -235,6 +238,7 @@ async fn live_inquiry(
             tracing::warn!(upstream = %route.upstream, "upstream quoted an impossible amount; next route");
             continue;
         }
+        let desc = loket_core::quote::Desc::new(bill.desc);
         let quote = NewQuote {
             tr_id: 0,
             member_id: member.id,
@@ -251,8 +255,8 @@ async fn live_inquiry(
             selling_price,
             cost: bill.cost,
             sheets: 1,
-            paid_desc: bill.desc.clone(),
-            desc: bill.desc,
+            paid_desc: desc.clone(),
+            desc,
             biller: route.upstream.clone(),
             biller_ref: bill.upstream_ref,
             upstream_code: Some(route.upstream_code.clone()),

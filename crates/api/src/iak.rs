@@ -12,6 +12,7 @@ use loket_client::iak::{sign, signatures_match};
 use loket_client::xml::{parse_mp, write_mp_pairs};
 use loket_core::{Member, Mode, Payment, PaymentState, ProductStatus, Protocol, Quote, Rc, Rupiah};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::net::SocketAddr;
 
 /// The request's (and so the answer's) format.
@@ -26,12 +27,14 @@ impl Format {
     fn detect(headers: &HeaderMap, body: &[u8]) -> Format {
         let ct = headers
             .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        if ct.contains("xml") {
+            .map(|v| v.as_bytes())
+            .filter(|v| std::str::from_utf8(v).is_ok())
+            .unwrap_or(b"");
+        // Case-insensitive `contains`, without a lowercased copy.
+        let has = |word: &[u8]| ct.windows(word.len()).any(|w| w.eq_ignore_ascii_case(word));
+        if has(b"xml") {
             Format::Xml
-        } else if ct.contains("json") {
+        } else if has(b"json") {
             Format::Json
         } else if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<') {
             Format::Xml
@@ -46,6 +49,9 @@ struct Answer {
     status: StatusCode,
     format: Format,
     data: Data,
+    /// An inquiry's quote, written straight into the JSON answer (no `data`: the answer's
+    /// fields are the quote's, borrowed instead of copied into `Value`s).
+    quote: Option<std::sync::Arc<Quote>>,
     /// The price list nests its `data` element in XML too.
     nested_xml: bool,
     log: RequestLog,
@@ -54,7 +60,10 @@ struct Answer {
 impl IntoResponse for Answer {
     fn into_response(self) -> Response {
         let (ct, body) = match self.format {
-            Format::Json => ("application/json", self.data.to_json()),
+            Format::Json => match &self.quote {
+                Some(q) => ("application/json", quote_json(q, "INQUIRY SUCCESS")),
+                None => ("application/json", self.data.to_json()),
+            },
             Format::Xml => {
                 let body = if self.nested_xml {
                     let inner: Map<String, Value> = self
@@ -72,7 +81,10 @@ impl IntoResponse for Answer {
             }
         };
         let mut resp = (self.status, [(header::CONTENT_TYPE, ct)], body).into_response();
-        resp.extensions_mut().insert(self.log);
+        // Read by the request log only (an extension costs a map and a box per response).
+        if crate::log::lines_on() {
+            resp.extensions_mut().insert(self.log);
+        }
         resp
     }
 }
@@ -115,13 +127,55 @@ impl Data {
     }
 }
 
+/// `quote_fields(q, message).to_json()`, written from the quote itself: the same bytes without
+/// copying each field into a `Value` first.
+fn quote_json(q: &Quote, message: &str) -> Vec<u8> {
+    struct Fields {
+        out: Vec<u8>,
+        first: bool,
+    }
+    impl Fields {
+        fn put<T: serde::Serialize + ?Sized>(&mut self, key: &str, value: &T) {
+            if !self.first {
+                self.out.push(b',');
+            }
+            self.first = false;
+            self.out.push(b'"');
+            self.out.extend_from_slice(key.as_bytes());
+            self.out.extend_from_slice(b"\":");
+            // Writing into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut self.out, value);
+        }
+    }
+    let mut f = Fields {
+        out: Vec::with_capacity(512),
+        first: true,
+    };
+    f.out.extend_from_slice(b"{\"data\":{");
+    f.put("tr_id", &q.tr_id);
+    f.put("code", q.code.as_str());
+    f.put("hp", q.hp.as_str());
+    f.put("tr_name", q.name.as_str());
+    f.put("period", q.period.as_str());
+    f.put("nominal", &q.nominal.get());
+    f.put("admin", &q.admin.get());
+    f.put("ref_id", q.ref_id.as_str());
+    f.put("response_code", Rc::Success.code());
+    f.put("message", message);
+    f.put("price", &q.price.get());
+    f.put("selling_price", &q.selling_price.get());
+    f.put("desc", &*q.desc);
+    f.out.extend_from_slice(b"},\"meta\":[]}");
+    f.out
+}
+
 /// What the request said, for echoing in failure answers.
 #[derive(Default)]
-struct Echo {
+struct Echo<'a> {
     tr_id: Option<i64>,
-    code: Option<String>,
-    hp: Option<String>,
-    ref_id: Option<String>,
+    code: Option<Cow<'a, str>>,
+    hp: Option<Cow<'a, str>>,
+    ref_id: Option<Cow<'a, str>>,
 }
 
 fn failure(
@@ -137,13 +191,13 @@ fn failure(
         data.insert("tr_id", t.into());
     }
     if let Some(c) = &echo.code {
-        data.insert("code", c.clone().into());
+        data.insert("code", c.as_ref().into());
     }
     if let Some(h) = &echo.hp {
-        data.insert("hp", h.clone().into());
+        data.insert("hp", h.as_ref().into());
     }
     if let Some(r) = &echo.ref_id {
-        data.insert("ref_id", r.clone().into());
+        data.insert("ref_id", r.as_ref().into());
     }
     data.insert("response_code", rc.code().into());
     data.insert("message", message.into());
@@ -152,6 +206,7 @@ fn failure(
         format,
         data,
         nested_xml: false,
+        quote: None,
         log: RequestLog {
             protocol: "iak",
             member: member.map(str::to_string),
@@ -177,7 +232,10 @@ fn internal_error(
     member: Option<&str>,
     e: &loket_store::StoreError,
 ) -> Answer {
-    tracing::error!(error = %e, "store failure");
+    // A stale read is no failure: the request runs again (`respond`) and this answer is dropped.
+    if !matches!(e, loket_store::StoreError::Stale) {
+        tracing::error!(error = %e, "store failure");
+    }
     failure(
         format,
         StatusCode::OK,
@@ -193,7 +251,6 @@ fn internal_error(
 /// A short list searched from the end (a repeated field: the last one counts, as in a JSON map):
 /// a request has about six fields, and building and searching a hash map cost more than the
 /// search (docs/performance.md, round 6).
-#[derive(Clone, Default)]
 struct Fields(Vec<(String, Value)>);
 
 impl Fields {
@@ -254,20 +311,37 @@ const MAX_FIELD_LEN: usize = 128;
 
 impl Fields {
     fn opt(&self, name: &'static str, lenient: bool) -> Result<Option<String>, FieldError> {
+        Ok(self.opt_str(name, lenient)?.map(Cow::into_owned))
+    }
+
+    fn req(&self, name: &'static str, lenient: bool) -> Result<String, FieldError> {
+        self.opt(name, lenient)?.ok_or(FieldError::Missing(name))
+    }
+
+    /// [`Fields::req`] borrowing the request's text (no copy) where it can.
+    fn req_str(&self, name: &'static str, lenient: bool) -> Result<Cow<'_, str>, FieldError> {
+        self.opt_str(name, lenient)?
+            .ok_or(FieldError::Missing(name))
+    }
+
+    /// [`Fields::opt`] borrowing the request's text (no copy) where it can.
+    fn opt_str(
+        &self,
+        name: &'static str,
+        lenient: bool,
+    ) -> Result<Option<Cow<'_, str>>, FieldError> {
         let s = match self.get(name) {
             None | Some(Value::Null) => return Ok(None),
-            Some(Value::String(s)) => s.trim().to_string(),
-            Some(Value::Number(n)) if lenient && (n.is_u64() || n.is_i64()) => n.to_string(),
+            Some(Value::String(s)) => Cow::Borrowed(s.trim()),
+            Some(Value::Number(n)) if lenient && (n.is_u64() || n.is_i64()) => {
+                Cow::Owned(n.to_string())
+            }
             Some(_) => return Err(FieldError::Invalid(name)),
         };
         if s.len() > MAX_FIELD_LEN || s.chars().any(char::is_control) {
             return Err(FieldError::Invalid(name));
         }
         Ok(if s.is_empty() { None } else { Some(s) })
-    }
-
-    fn req(&self, name: &'static str, lenient: bool) -> Result<String, FieldError> {
-        self.opt(name, lenient)?.ok_or(FieldError::Missing(name))
     }
 
     /// `desc.amount`: an object `desc` holding a whole-rupiah `amount`.
@@ -304,12 +378,7 @@ pub async fn bill_check_typed(
     Path(kind): Path<String>,
     body: IakBody,
 ) -> Response {
-    let (format, mut fields) = (body.format, body.retryable(&state));
-    loket_store::one_config_read(&state.store, || {
-        dispatch(&state, peer, format, Some(kind.clone()), fields.next())
-    })
-    .await
-    .into_response()
+    respond(&state, peer, body, Some(kind)).await
 }
 
 /// `POST /api/v1/bill/check`.
@@ -318,9 +387,23 @@ pub async fn bill_check(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: IakBody,
 ) -> Response {
-    let (format, mut fields) = (body.format, body.retryable(&state));
+    respond(&state, peer, body, None).await
+}
+
+/// One IAK request, run inside `loket_store::one_config_read`: its member and product lookups
+/// come from the store's cache, and the store confirms them before the request has any effect;
+/// in the rare case they had changed (the operator's edit a moment before), the request runs
+/// again from its fields (docs/performance.md, rounds 10c and 10d). The fields therefore stay
+/// with the request until it ends.
+async fn respond(
+    state: &AppState,
+    peer: SocketAddr,
+    body: IakBody,
+    kind: Option<String>,
+) -> Response {
+    let IakBody { format, fields } = body;
     loket_store::one_config_read(&state.store, || {
-        dispatch(&state, peer, format, None, fields.next())
+        dispatch(state, peer, format, kind.clone(), &fields)
     })
     .await
     .into_response()
@@ -349,34 +432,6 @@ pub async fn not_found(headers: HeaderMap) -> Response {
 pub struct IakBody {
     format: Format,
     fields: Fields,
-}
-
-impl IakBody {
-    /// The fields, for each run of the request (`loket_store::one_config_read` runs it again when
-    /// the members or products it used changed under it, which only a store answering from its
-    /// cache can find: PostgreSQL). A spare copy is kept only then.
-    fn retryable(self, state: &AppState) -> Runs {
-        let spare = state.store.reruns_requests().then(|| self.fields.clone());
-        Runs {
-            first: Some(self.fields),
-            spare,
-        }
-    }
-}
-
-/// A request's fields, handed to each of its runs.
-struct Runs {
-    first: Option<Fields>,
-    spare: Option<Fields>,
-}
-
-impl Runs {
-    fn next(&mut self) -> Fields {
-        self.first
-            .take()
-            .or_else(|| self.spare.clone())
-            .unwrap_or_default()
-    }
 }
 
 impl axum::extract::FromRequest<AppState> for IakBody {
@@ -481,15 +536,15 @@ async fn dispatch(
     peer: SocketAddr,
     format: Format,
     kind: Option<String>,
-    f: Fields,
+    f: &Fields,
 ) -> Answer {
     let mut echo = Echo {
-        code: f.opt("code", false).ok().flatten(),
-        hp: f.opt("hp", false).ok().flatten(),
-        ref_id: f.opt("ref_id", true).ok().flatten(),
+        code: f.opt_str("code", false).ok().flatten(),
+        hp: f.opt_str("hp", false).ok().flatten(),
+        ref_id: f.opt_str("ref_id", true).ok().flatten(),
         tr_id: None,
     };
-    let commands = match f.req("commands", false) {
+    let commands = match f.req_str("commands", false) {
         Ok(c) => c,
         Err(e) => return format_error(format, StatusCode::BAD_REQUEST, &e.describe(), &echo, None),
     };
@@ -504,14 +559,16 @@ async fn dispatch(
         );
     };
     // The fields the signature covers come first: nothing else is looked at before it verifies.
-    let signed = (|| -> Result<(String, String, String), FieldError> {
-        let username = f.req("username", false)?;
-        let given = f.req("sign", false)?;
+    // (username, sign, the signed value)
+    type Signed<'a> = (Cow<'a, str>, Cow<'a, str>, Cow<'a, str>);
+    let signed = (|| -> Result<Signed<'_>, FieldError> {
+        let username = f.req_str("username", false)?;
+        let given = f.req_str("sign", false)?;
         let x = match command {
-            Command::Inquiry => f.req("ref_id", true)?,
-            Command::Pay => f.req("tr_id", true)?,
-            Command::Status => "cs".to_string(),
-            Command::PriceList => "pl".to_string(),
+            Command::Inquiry => f.req_str("ref_id", true)?,
+            Command::Pay => f.req_str("tr_id", true)?,
+            Command::Status => Cow::Borrowed("cs"),
+            Command::PriceList => Cow::Borrowed("pl"),
         };
         Ok((username, given, x))
     })();
@@ -558,7 +615,7 @@ async fn dispatch(
         );
     }
     match command {
-        Command::Inquiry => Box::pin(inquiry(state, format, &member, mode, &f, &mut echo)).await,
+        Command::Inquiry => Box::pin(inquiry(state, format, &member, mode, f, &mut echo)).await,
         Command::Pay => {
             let tr_id = match x.parse::<i64>() {
                 Ok(t) if t > 0 => t,
@@ -572,16 +629,13 @@ async fn dispatch(
                     )
                 }
             };
-            // The request's fields are not needed while the payment runs (which may be a wait
-            // on a slow upstream): their memory goes now, not when the answer does.
-            drop(f);
             Box::pin(pay(state, format, &member, mode, tr_id)).await
         }
         Command::Status => match f.req("ref_id", true) {
             Ok(ref_id) => Box::pin(check_status(state, format, &member, mode, &ref_id)).await,
             Err(e) => format_error(format, StatusCode::BAD_REQUEST, &e.describe(), &echo, who),
         },
-        Command::PriceList => Box::pin(price_list(state, format, &member, kind, &f)).await,
+        Command::PriceList => Box::pin(price_list(state, format, &member, kind, f)).await,
     }
 }
 
@@ -623,7 +677,7 @@ async fn inquiry(
     member: &Member,
     mode: Mode,
     f: &Fields,
-    echo: &mut Echo,
+    echo: &mut Echo<'_>,
 ) -> Answer {
     let who = Some(member.username.as_str());
     let parsed = (|| -> Result<InquiryInput, FieldError> {
@@ -663,7 +717,7 @@ async fn inquiry(
         Err(e) => return format_error(format, StatusCode::BAD_REQUEST, &e.describe(), echo, who),
     };
     match gateway::inquire(state, member, input).await {
-        Ok(InquiryResult::Quote(q)) => quote_answer(format, &q, who),
+        Ok(InquiryResult::Quote(q)) => quote_answer(format, q, who),
         Ok(InquiryResult::Failed { rc, tr_id }) => {
             echo.tr_id = tr_id;
             failure(format, StatusCode::OK, rc, rc.message(), echo, who)
@@ -694,15 +748,20 @@ fn quote_fields(q: &Quote, message: &str) -> Data {
     d.insert("message", message.into());
     d.insert("price", q.price.get().into());
     d.insert("selling_price", q.selling_price.get().into());
-    d.insert("desc", q.desc.clone());
+    d.insert("desc", Value::clone(&q.desc));
     d
 }
 
-fn quote_answer(format: Format, q: &Quote, member: Option<&str>) -> Answer {
+fn quote_answer(format: Format, q: std::sync::Arc<Quote>, member: Option<&str>) -> Answer {
+    let (data, quote) = match format {
+        Format::Json => (Data(Vec::new()), Some(q)),
+        Format::Xml => (quote_fields(&q, "INQUIRY SUCCESS"), None),
+    };
     Answer {
         status: StatusCode::OK,
         format,
-        data: quote_fields(q, "INQUIRY SUCCESS"),
+        data,
+        quote,
         nested_xml: false,
         log: RequestLog {
             protocol: "iak",
@@ -720,12 +779,12 @@ fn log(member: &Member, rc: Rc) -> RequestLog {
     }
 }
 
-fn echo_quote(q: &Quote) -> Echo {
+fn echo_quote(q: &Quote) -> Echo<'_> {
     Echo {
         tr_id: Some(q.tr_id),
-        code: Some(q.code.clone()),
-        hp: Some(q.hp.clone()),
-        ref_id: Some(q.ref_id.clone()),
+        code: Some(Cow::Borrowed(&q.code)),
+        hp: Some(Cow::Borrowed(&q.hp)),
+        ref_id: Some(Cow::Borrowed(&q.ref_id)),
     }
 }
 
@@ -734,7 +793,7 @@ fn payment_fields(q: &Quote, p: &Payment, message: &str) -> Data {
     let mut d = quote_fields(q, message);
     d.insert("response_code", p.rc.code().into());
     if p.state == PaymentState::Success {
-        d.insert("desc", q.paid_desc.clone());
+        d.insert("desc", Value::clone(&q.paid_desc));
     }
     d.insert("datetime", loket_core::jakarta::ymdhis(p.updated_at).into());
     // A failed payment's charge was released: the balance is as before it.
@@ -762,6 +821,7 @@ async fn pay(state: &AppState, format: Format, member: &Member, mode: Mode, tr_i
             format,
             data: payment_fields(&quote, &payment, pay_message(&payment)),
             nested_xml: false,
+            quote: None,
             log: log(member, payment.rc),
         },
         Ok(PayResult::Refused { rc, quote }) => {
@@ -816,7 +876,7 @@ async fn check_status(
         }
         Err(e) => {
             let echo = Echo {
-                ref_id: Some(ref_id.to_string()),
+                ref_id: Some(Cow::Borrowed(ref_id)),
                 ..Echo::default()
             };
             return internal_error(format, &echo, who, &e);
@@ -827,6 +887,7 @@ async fn check_status(
         format,
         data,
         nested_xml: false,
+        quote: None,
         log: log(member, rc),
     }
 }
@@ -906,6 +967,7 @@ async fn price_list(
         format,
         data,
         nested_xml: true,
+        quote: None,
         log: log(member, Rc::Success),
     }
 }
@@ -960,6 +1022,7 @@ pub async fn receipt_json(
             format: Format::Json,
             data,
             nested_xml: false,
+            quote: None,
             log: log(&member, Rc::Success),
         }
         .into_response(),
@@ -1076,6 +1139,29 @@ mod tests {
         for body in [&b"{"[..], b"", b"{\"a\":1} x", b"{\"a\" 1}"] {
             let e = Fields::from_json(body).err().unwrap();
             assert!(e.starts_with("malformed JSON at line 1 column "), "{e}");
+        }
+    }
+
+    /// The inquiry answer written from the quote is byte for byte the one built from its fields,
+    /// whatever the strings hold (escapes, control characters, non-ASCII) and however deep `desc`.
+    #[test]
+    fn a_quote_written_directly_is_the_answer_built_from_its_fields() {
+        let mut q = loket_store::testing::sandbox_quote(7, "r\"e\\f\u{1}é", 324_502, 323_702);
+        q.tr_id = 100_000_123;
+        q.code = "PG\tAS".into();
+        q.hp = "0110\n010000".into();
+        q.name = "NGATIMUN \u{2028} 名".into();
+        q.period = String::new();
+        q.desc = serde_json::json!({
+            "address": "-", "usage": 35, "x": -1.5, "ok": true, "none": null,
+            "tagihan": {"detail": [{"periode": "201608", "total": 302_500}]},
+        })
+        .into();
+        for message in ["INQUIRY SUCCESS", "\"quoted\""] {
+            assert_eq!(
+                String::from_utf8(quote_json(&q, message)).unwrap(),
+                String::from_utf8(quote_fields(&q, message).to_json()).unwrap()
+            );
         }
     }
 }

@@ -42,7 +42,9 @@ impl IntoResponse for Reply {
             body.to_string(),
         )
             .into_response();
-        resp.extensions_mut().insert(self.log);
+        if crate::log::lines_on() {
+            resp.extensions_mut().insert(self.log);
+        }
         resp
     }
 }
@@ -389,7 +391,7 @@ fn inquiry_data(q: &Quote) -> Map<String, Value> {
     d.insert("tagihan".into(), q.nominal.get().into());
     d.insert("admin".into(), q.admin.get().into());
     d.insert("total".into(), q.price.get().into());
-    d.insert("desc".into(), q.desc.clone());
+    d.insert("desc".into(), Value::clone(&q.desc));
     d
 }
 
@@ -453,7 +455,7 @@ fn payment_data(q: &Quote, pay: &Payment, status: &str) -> Map<String, Value> {
     let mut d = inquiry_data(q);
     d.insert("status".into(), status.into());
     if pay.state == PaymentState::Success {
-        d.insert("desc".into(), q.paid_desc.clone());
+        d.insert("desc".into(), Value::clone(&q.paid_desc));
     }
     d.insert("price".into(), q.selling_price.get().into());
     if q.mode == Mode::Live {

@@ -72,61 +72,70 @@ impl AppState {
     }
 }
 
-/// Most quotes kept by [`QuoteCache`]: the newest ones, which the payments that follow their
-/// inquiries ask for.
+/// Slots of [`QuoteCache`]: it keeps a quote until a quote 16,384 tr_ids newer takes its slot.
 const QUOTE_CACHE: usize = 16_384;
 
-/// A bounded cache of immutable quotes (no invalidation needed), oldest evicted first. Shared
-/// with the inquiry's answer (`Arc`): putting a quote copies nothing, and the payment that takes
-/// it after the answer was sent owns it without a copy either.
-#[derive(Default)]
+/// A cache of the newest immutable quotes (no invalidation needed), which the payments that
+/// follow their inquiries ask for. Shared with the inquiry's answer (`Arc`): putting a quote
+/// copies nothing, and the payment that takes it after the answer was sent owns it without a copy
+/// either.
+///
+/// Direct-mapped by tr_id (which the store hands out in sequence): a quote's slot is
+/// `tr_id % QUOTE_CACHE`, each behind its own lock. No hashing, no eviction queue, no lock shared
+/// by every request (a map and a queue under one mutex were ~3% of an inquiry's CPU:
+/// docs/performance.md, round 10c).
 pub struct QuoteCache {
-    inner: std::sync::Mutex<(QuotesById, std::collections::VecDeque<i64>)>,
+    slots: Box<[std::sync::Mutex<Option<std::sync::Arc<loket_core::Quote>>>]>,
 }
 
-type QuotesById = std::collections::HashMap<i64, std::sync::Arc<loket_core::Quote>>;
+impl Default for QuoteCache {
+    fn default() -> QuoteCache {
+        QuoteCache {
+            slots: (0..QUOTE_CACHE)
+                .map(|_| std::sync::Mutex::new(None))
+                .collect(),
+        }
+    }
+}
 
 impl QuoteCache {
+    fn slot(&self, tr_id: i64) -> &std::sync::Mutex<Option<std::sync::Arc<loket_core::Quote>>> {
+        &self.slots[tr_id.rem_euclid(QUOTE_CACHE as i64) as usize]
+    }
+
     /// The quote `tr_id`, left in the cache (the tests' view: payments take quotes out with
     /// [`QuoteCache::take_if`]).
     #[cfg(test)]
     pub fn get(&self, tr_id: i64) -> Option<std::sync::Arc<loket_core::Quote>> {
-        self.inner.lock().ok()?.0.get(&tr_id).cloned()
+        let slot = self.slot(tr_id).lock().ok()?;
+        slot.as_ref().filter(|q| q.tr_id == tr_id).cloned()
     }
 
     /// The quote `tr_id`, taken out of the cache (no copy) when `wanted` accepts it; a quote it
-    /// refuses stays. Its slot in the eviction order is left to age out.
+    /// refuses stays.
     pub fn take_if(
         &self,
         tr_id: i64,
         wanted: impl FnOnce(&loket_core::Quote) -> bool,
     ) -> Option<loket_core::Quote> {
         let taken = {
-            let mut guard = self.inner.lock().ok()?;
-            let map = &mut guard.0;
-            if !wanted(map.get(&tr_id)?) {
-                return None;
+            let mut slot = self.slot(tr_id).lock().ok()?;
+            match slot.as_deref() {
+                Some(q) if q.tr_id == tr_id && wanted(q) => slot.take()?,
+                _ => return None,
             }
-            map.remove(&tr_id)?
         };
         // A copy only when the inquiry's answer still holds it.
         Some(std::sync::Arc::try_unwrap(taken).unwrap_or_else(|shared| (*shared).clone()))
     }
 
     pub fn put(&self, q: std::sync::Arc<loket_core::Quote>) {
-        let Ok(mut guard) = self.inner.lock() else {
-            return;
+        let old = match self.slot(q.tr_id).lock() {
+            Ok(mut slot) => slot.replace(q),
+            Err(_) => return,
         };
-        let (map, order) = &mut *guard;
-        let tr_id = q.tr_id;
-        if map.insert(tr_id, q).is_none() {
-            order.push_back(tr_id);
-        }
-        while order.len() > QUOTE_CACHE {
-            if let Some(old) = order.pop_front() {
-                map.remove(&old);
-            }
-        }
+        // The quote it replaces (16,384 tr_ids older) is freed outside the lock.
+        drop(old);
     }
 }
 
@@ -223,5 +232,26 @@ mod quote_cache_tests {
         assert!(cache.take_if(1, |_| true).is_none());
         assert!(cache.get(1).is_none());
         assert!(cache.take_if(2, |_| true).is_none());
+    }
+
+    /// A quote stays until one `QUOTE_CACHE` tr_ids newer takes its slot; a lookup of the older
+    /// tr_id never answers the newer quote.
+    #[test]
+    fn a_quote_stays_until_a_newer_one_takes_its_slot() {
+        let cache = QuoteCache::default();
+        let n = super::QUOTE_CACHE as i64;
+        for tr_id in 100..100 + n {
+            cache.put(std::sync::Arc::new(quote(tr_id, 10)));
+        }
+        assert_eq!(cache.get(100).map(|q| q.tr_id), Some(100));
+        assert_eq!(cache.get(99 + n).map(|q| q.tr_id), Some(99 + n));
+        cache.put(std::sync::Arc::new(quote(100 + n, 10)));
+        assert!(cache.get(100).is_none());
+        assert!(cache.take_if(100, |_| true).is_none());
+        assert_eq!(
+            cache.take_if(100 + n, |_| true).map(|q| q.tr_id),
+            Some(100 + n)
+        );
+        assert_eq!(cache.get(101).map(|q| q.tr_id), Some(101));
     }
 }

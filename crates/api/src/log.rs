@@ -29,6 +29,12 @@ pub struct RequestLog {
     pub rc: String,
 }
 
+/// Whether request lines are written (`loket::request` at INFO): handlers leave their
+/// [`RequestLog`] out of the response when not.
+pub(crate) fn lines_on() -> bool {
+    tracing::enabled!(target: "loket::request", tracing::Level::INFO)
+}
+
 /// Lines waiting for the log thread, at most.
 const QUEUE: usize = 65_536;
 /// Lines formatted per write, at most.
@@ -159,12 +165,11 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let started =
-            tracing::enabled!(target: "loket::request", tracing::Level::INFO).then(|| Started {
-                at: Instant::now(),
-                method: req.method().clone(),
-                path: req.uri().path().to_string(),
-            });
+        let started = lines_on().then(|| Started {
+            at: Instant::now(),
+            method: req.method().clone(),
+            path: req.uri().path().to_string(),
+        });
         LogFuture {
             inner: self.inner.call(req),
             started,

@@ -28,6 +28,23 @@ impl Protocol {
     }
 }
 
+/// A quote's `desc` (or `paid_desc`): shared, not copied, between the quote, its answer, the
+/// in-memory quote cache and the sandbox's bill templates (docs/performance.md, round 10c).
+pub type Desc = std::sync::Arc<Value>;
+
+/// A stored quote's `desc` and `paid_desc` from their JSON text (`null` if unreadable), parsed
+/// once and shared when the texts are equal (most bills).
+pub fn parse_descs(desc: &str, paid_desc: &str) -> (Desc, Desc) {
+    let parse = |s: &str| Desc::new(serde_json::from_str(s).unwrap_or(Value::Null));
+    let d = parse(desc);
+    let p = if paid_desc == desc {
+        d.clone()
+    } else {
+        parse(paid_desc)
+    };
+    (d, p)
+}
+
 /// A quote as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Quote {
@@ -48,8 +65,8 @@ pub struct Quote {
     /// The biller's cost for the bill, as the biller reported it.
     pub cost: Rupiah,
     pub sheets: u32,
-    pub desc: Value,
-    pub paid_desc: Value,
+    pub desc: Desc,
+    pub paid_desc: Desc,
     /// Who answered the inquiry and will be paid: `sandbox` or an upstream's name.
     pub biller: String,
     /// The biller's own reference for the quote (its tr_id or ref_id), when it has one.

@@ -11,6 +11,7 @@ mod generate;
 mod tests;
 
 use crate::catalogue::BillShape;
+use crate::quote::Desc;
 use crate::{Product, Rc, RcStatus, Rupiah};
 use documented::{Listed, Profile};
 use serde_json::Value;
@@ -59,9 +60,9 @@ pub struct Bill {
     /// Number of bill sheets.
     pub sheets: u32,
     /// `desc` of the inquiry answer: a JSON object whose key order is the answer's.
-    pub desc: Value,
+    pub desc: Desc,
     /// `desc` of the payment answer (often equal to `desc`; PLN postpaid adds fields).
-    pub paid_desc: Value,
+    pub paid_desc: Desc,
     /// The biller's reference for the payment (`noref` / `sn`).
     pub noref: String,
 }
@@ -241,6 +242,7 @@ fn outcome(
 }
 
 /// A bill before its cost, which depends on the product's `biller_commission`.
+#[derive(Clone)]
 struct Draft {
     name: String,
     period: String,
@@ -248,8 +250,8 @@ struct Draft {
     admin: Rupiah,
     commission: Rupiah,
     sheets: u32,
-    desc: Value,
-    paid_desc: Value,
+    desc: Desc,
+    paid_desc: Desc,
     noref: String,
 }
 

@@ -42,6 +42,12 @@ impl ConfigCache {
         }
     }
 
+    /// Forget everything: the database has moved past the cache's version (by how much is not
+    /// known).
+    pub(crate) fn forget(&mut self) {
+        *self = ConfigCache::new();
+    }
+
     /// The cache for a caller that needs rows at least as new as `version`: forgotten when it is
     /// older. (A newer one serves an older `version` too: its rows were read after it.)
     pub(crate) fn at(&mut self, version: i64) -> &mut ConfigCache {
@@ -116,7 +122,7 @@ pub(crate) fn mark_unreachable() {
 
 /// What a request ran on members and products stale: refused before it had any effect.
 pub(crate) fn stale_error() -> crate::StoreError {
-    crate::StoreError::Database("members or products changed during the request".into())
+    crate::StoreError::Stale
 }
 
 /// How the request ended, read inside its scope: the version it must still confirm (`None`:

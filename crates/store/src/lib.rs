@@ -42,6 +42,11 @@ pub enum StoreError {
     Invalid(String),
     #[error("insufficient balance")]
     InsufficientBalance,
+    /// The member and product rows a request used were changed (by another process, another
+    /// instance, the CLI) since the store's cache had them (inside [`one_config_read`]): nothing
+    /// was written; the request runs again.
+    #[error("members or products changed during the request")]
+    Stale,
     #[error("unsupported database URL {0:?} (use sqlite://PATH or postgres://...)")]
     BadUrl(String),
 }
@@ -198,19 +203,10 @@ impl Store {
         dispatch!(self, s => s.ping().await)
     }
 
-    /// May [`one_config_read`] run a request again? (Only when lookups are answered from the
-    /// cache before the database confirms them: PostgreSQL.)
-    pub fn reruns_requests(&self) -> bool {
-        matches!(self, Store::Postgres(_))
-    }
-
-    /// Is `config_version` still `version`? (Confirms a request answered from the cache.)
+    /// Is `config_version` still `version`? (Confirms a request answered from the cache; on a
+    /// mismatch the cache starts over.)
     pub async fn config_is_current(&self, version: i64) -> Result<bool> {
-        match self {
-            // SQLite confirms every request's version as it reads it.
-            Store::Sqlite(_) => Ok(true),
-            Store::Postgres(s) => s.config_is_current(version).await,
-        }
+        dispatch!(self, s => s.config_is_current(version).await)
     }
 
     /// Insert the catalogue's products that the database does not have yet; never overwrite.
@@ -281,6 +277,23 @@ impl Store {
 
     pub async fn quote(&self, tr_id: i64) -> Result<Option<Quote>> {
         dispatch!(self, s => s.quote(tr_id).await)
+    }
+
+    /// Inside a request answered from the config cache ([`one_config_read`]): make sure the
+    /// member and product rows it used are current before it reaches anything outside loket (a
+    /// live inquiry's upstream): [`StoreError::Stale`] when they are not (the request runs
+    /// again). Elsewhere nothing to do.
+    pub async fn confirm_config(&self) -> Result<()> {
+        let Some(v) = config::unconfirmed() else {
+            return Ok(());
+        };
+        if self.config_is_current(v).await? {
+            config::confirm();
+            Ok(())
+        } else {
+            config::mark_stale();
+            Err(StoreError::Stale)
+        }
     }
 
     /// Store a quote; [`StoreError::Duplicate`] when the member already used the ref_id.
@@ -470,12 +483,12 @@ pub fn random_hex(bytes: usize) -> String {
 const CONFIG_ATTEMPTS: u32 = 3;
 
 /// Run one protocol request: `request` makes its future (again, when it must run again). Its
-/// member and product lookups are answered at one `config_version` (see [`config`]): SQLite reads
-/// it at the first lookup; PostgreSQL answers from the instance's cache and confirms the version
-/// before the request has any effect. When the database had moved past it (the operator changed
-/// a member or a product meanwhile), nothing was written on the stale copies: the answer is
-/// thrown away and the request runs again, up to [`CONFIG_ATTEMPTS`] times. Not for anything that
-/// changes members or products and then reads them back.
+/// member and product lookups are answered from the store's cache at one `config_version`, which
+/// is confirmed before the request has any effect (see [`config`]). When the database had moved
+/// past it (the operator changed a member or a product meanwhile), nothing was written on the
+/// stale copies: the answer is thrown away and the request runs again, up to
+/// [`CONFIG_ATTEMPTS`] times. Not for anything that changes members or products and then reads
+/// them back.
 ///
 /// `request` makes a new future each time rather than the caller passing one: the future exists
 /// once, inside the scope (an `async fn` taking the future would hold it twice for as long as

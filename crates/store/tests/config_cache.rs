@@ -1,13 +1,12 @@
 //! Members and products are cached in memory by each store handle (crates/store/src/config.rs);
 //! a change made through another handle (in production: the `loket` CLI beside a running server,
 //! or another instance) is seen by every request that has not yet had an effect, never a stale
-//! copy. Every test runs on each backend: SQLite reads the version at a request's first lookup;
-//! PostgreSQL answers from its cache and confirms the version before the request has any effect,
-//! running the request again when it finds it stale.
+//! copy. Every test runs on each backend: lookups are answered from the cache and the version is
+//! confirmed before the request has any effect, the request running again when it was stale.
 
 use loket_core::catalogue::Catalogue;
 use loket_core::{ProductStatus, Settlement};
-use loket_store::{MemberUpdate, Placed, Store};
+use loket_store::{MemberUpdate, Store};
 use loket_test_macros::each_backend;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -165,10 +164,10 @@ async fn inquire(server: &Store, username: &str, ref_id: &str, runs: &AtomicUsiz
 }
 
 /// The heart of the cache's promise: a member suspended elsewhere after a request took its
-/// cached copy, but before the request wrote anything, is never acted on. On PostgreSQL the
-/// quote's write finds the version moved and writes nothing; the request runs again and refuses.
-/// On SQLite the request read the version at its first lookup: it is ordered before the
-/// suspension, and its quote stands. Either way what the request answered matches what it wrote.
+/// cached copy, but before the request wrote anything, is never acted on: the write finds the
+/// version moved (SQLite's writer inside its transaction, PostgreSQL's batch or first statement)
+/// and writes nothing; the request runs again and refuses. What it answered matches what it
+/// wrote.
 #[each_backend]
 async fn a_write_never_acts_on_a_stale_member() {
     let (_dir, server, cli) = two_handles("081299990006").await;
@@ -206,20 +205,15 @@ async fn a_write_never_acts_on_a_stale_member() {
         quote.is_some(),
         "the answer and the database disagree"
     );
-    match server.backend() {
-        "postgres" => {
-            assert!(
-                !stored,
-                "a quote was written for a member suspended before the write"
-            );
-            assert_eq!(
-                runs.load(Ordering::SeqCst),
-                2,
-                "the stale request ran again"
-            );
-        }
-        _ => assert_eq!(runs.load(Ordering::SeqCst), 1),
-    }
+    assert!(
+        !stored,
+        "a quote was written for a member suspended before the write"
+    );
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        2,
+        "the stale request ran again"
+    );
 
     // The same through the batched payment: the member is unsuspended, quotes a bill, the
     // request's cached copy is taken, the operator suspends the member... a payment of a
@@ -264,20 +258,12 @@ async fn a_write_never_acts_on_a_stale_member() {
     })
     .await;
     let payment = server.payment_by_tr_id(q.tr_id).await.unwrap();
-    match server.backend() {
-        "postgres" => {
-            assert!(
-                paid.is_none(),
-                "paid for a member suspended before the payment"
-            );
-            assert!(payment.is_none());
-            assert_eq!(pay_runs.load(Ordering::SeqCst), 2);
-        }
-        _ => {
-            assert!(matches!(paid, Some(Ok(Placed::New(_)))), "{paid:?}");
-            assert!(payment.is_some());
-        }
-    }
+    assert!(
+        paid.is_none(),
+        "paid for a member suspended before the payment"
+    );
+    assert!(payment.is_none());
+    assert_eq!(pay_runs.load(Ordering::SeqCst), 2);
     let report = server.verify_ledger().await.unwrap();
     assert!(report.is_clean(), "{:?}", report.problems);
 }
@@ -305,5 +291,60 @@ async fn a_refusal_from_the_cache_is_confirmed() {
         loket_store::one_config_read(&server, || inquire(&server, "081299990008", "R-2", &runs))
             .await,
         "a suspension lifted elsewhere was not seen"
+    );
+}
+
+/// A request that only looks (no statement) is confirmed when it ends, and one that must reach
+/// beyond the store (a live inquiry's upstream) confirms first (`confirm_config`): either way a
+/// product changed elsewhere after the instance cached it makes the request run again, and the
+/// answer that stands is made from the change.
+#[each_backend]
+async fn looking_requests_and_confirm_config_see_changes() {
+    let (_dir, server, cli) = two_handles("081299990010").await;
+    let p = loket_store::one_config_read(&server, || server.product("PLNPOSTPAID"))
+        .await
+        .unwrap()
+        .unwrap();
+    let confirmed = loket_store::one_config_read(&server, || async {
+        server.product("PLNPOSTPAID").await?;
+        server.confirm_config().await
+    })
+    .await;
+    assert!(confirmed.is_ok(), "{confirmed:?}");
+
+    let mut inactive = p.clone();
+    inactive.status = ProductStatus::Inactive;
+    cli.put_product(inactive).await.unwrap();
+    let runs = AtomicUsize::new(0);
+    let seen = loket_store::one_config_read(&server, || async {
+        runs.fetch_add(1, Ordering::SeqCst);
+        server.product("PLNPOSTPAID").await
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(seen.status, ProductStatus::Inactive);
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        2,
+        "the cached copy's answer was thrown away"
+    );
+
+    cli.put_product(p.clone()).await.unwrap();
+    let runs = AtomicUsize::new(0);
+    let seen = loket_store::one_config_read(&server, || async {
+        runs.fetch_add(1, Ordering::SeqCst);
+        let product = server.product("PLNPOSTPAID").await?;
+        server.confirm_config().await?;
+        Ok::<_, loket_store::StoreError>(product)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(seen.status, ProductStatus::Active);
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        2,
+        "a stale request went past confirm_config"
     );
 }

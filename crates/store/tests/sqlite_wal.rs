@@ -16,7 +16,7 @@ const WAL_BOUND: u64 = 64 << 20;
 
 fn quote(member_id: i64, ref_id: String, desc: &serde_json::Value) -> Quote {
     Quote {
-        desc: desc.clone(),
+        desc: desc.clone().into(),
         ..loket_store::testing::sandbox_quote(member_id, &ref_id, 10_000, 9_000)
     }
 }
@@ -102,5 +102,5 @@ async fn the_wal_starts_over_under_steady_writes_and_reads() {
         .await
         .unwrap()
         .expect("the last quote");
-    assert_eq!(last.desc, desc);
+    assert_eq!(*last.desc, desc);
 }

@@ -50,7 +50,7 @@ fn live_quote(
 ) -> NewQuote {
     Quote {
         mode: Mode::Live,
-        desc: serde_json::json!({"lembar_tagihan": 1}),
+        desc: serde_json::json!({"lembar_tagihan": 1}).into(),
         biller: biller.to_string(),
         biller_ref: Some("UP-TR-1".to_string()),
         upstream_code: Some("PLNPASCA".to_string()),

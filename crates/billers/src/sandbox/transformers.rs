@@ -58,7 +58,7 @@ pub fn inquiry_outcome(catalogue: &Catalogue, req: &UpstreamInquiry) -> InquiryO
             nominal: bill.nominal,
             admin: bill.admin,
             cost: bill.cost,
-            desc: bill.desc,
+            desc: std::sync::Arc::unwrap_or_clone(bill.desc),
             upstream_ref: None,
         }),
         SandboxOutcome::InquiryFails(rc) => {

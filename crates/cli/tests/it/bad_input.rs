@@ -443,6 +443,66 @@ async fn a_suspended_member_is_rc_118() {
     assert_inquiry_success(&r, Format::Json, &ngatimun(&p.hp, &p.ref_id));
 }
 
+/// The `loket` CLI (another process) suspends a member or takes a product out of service while
+/// the server runs with both in memory: the server's very next inquiry sees it, and stores
+/// nothing (inquiries take members and products from memory without a read and have their quote
+/// write check them: docs/performance.md, round 10c).
+#[each_backend]
+async fn another_process_changing_a_member_or_product_is_seen_by_the_next_inquiry() {
+    let (app, m) = setup("081200000519").await;
+    let cli = |args: &[&str]| {
+        let out = loket()
+            .args(args)
+            .args(["--database", &app.database_url])
+            .output()
+            .expect("loket runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let client = app.sandbox_client(&m);
+    // Warm: the member and the product are in the server's memory.
+    for _ in 0..2 {
+        let p = params("PGAS", "0110010000");
+        let r = inquire(&client, &p).await;
+        assert_inquiry_success(&r, Format::Json, &ngatimun(&p.hp, &p.ref_id));
+    }
+    cli(&[
+        "member",
+        "set",
+        "--username",
+        &m.username,
+        "--suspended",
+        "true",
+    ]);
+    let p = params("PGAS", "0110010000");
+    let r = inquire(&client, &p).await;
+    assert_failure(&r, Format::Json, 200, "118", &[("ref_id", &p.ref_id)]);
+    app.assert_nothing_stored(&m, &p.ref_id).await;
+
+    cli(&[
+        "member",
+        "set",
+        "--username",
+        &m.username,
+        "--suspended",
+        "false",
+    ]);
+    let p = params("PGAS", "0110010000");
+    let r = inquire(&client, &p).await;
+    assert_inquiry_success(&r, Format::Json, &ngatimun(&p.hp, &p.ref_id));
+
+    cli(&["product", "set", "--code", "PGAS", "--status", "inactive"]);
+    for format in FORMATS {
+        let p = params("PGAS", "0110010000");
+        let r = inquire(&app.sandbox_client(&m).with_format(format), &p).await;
+        assert_failure(&r, format, 200, "106", &[("ref_id", &p.ref_id)]);
+        app.assert_nothing_stored(&m, &p.ref_id).await;
+    }
+}
+
 #[each_backend]
 async fn the_ip_allowlist_is_enforced() {
     let (app, m) = setup("081200000515").await;

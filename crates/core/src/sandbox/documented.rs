@@ -6,6 +6,7 @@
 use super::{pln_paid_desc, Draft, PaymentScenario};
 use crate::{Rc, Rupiah};
 use serde_json::json;
+use std::sync::{Arc, OnceLock};
 
 /// A documented data set, named by a product's `sandbox_profile`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +116,14 @@ const SUBCRIBER_METER: &str = "00080000";
 /// The profile's documented bill. `many` asks for the several-bill version (`0999`), which only
 /// `plnpostpaid` has (8 bills); the other profiles answer their one bill.
 pub(super) fn bill(profile: Profile, many: bool) -> Draft {
+    // Documented bills never change: each is built once and cloned (its `desc`s shared).
+    const PROFILES: usize = 5;
+    static BUILT: [OnceLock<Draft>; 2 * PROFILES] = [const { OnceLock::new() }; 2 * PROFILES];
+    let index = 2 * profile as usize + usize::from(many);
+    BUILT[index].get_or_init(|| build(profile, many)).clone()
+}
+
+fn build(profile: Profile, many: bool) -> Draft {
     match profile {
         Profile::PlnNontag => jayusman(),
         Profile::PbbCimahi => testing_pbb(),
@@ -137,8 +146,8 @@ fn jayusman() -> Draft {
         admin: Rupiah::new(1_600),
         commission: Rupiah::new(1_800),
         sheets: 1,
-        paid_desc: desc.clone(),
-        desc,
+        paid_desc: Arc::new(desc.clone()),
+        desc: Arc::new(desc),
         noref: JAYUSMAN_NOREF.into(),
     }
 }
@@ -168,8 +177,8 @@ fn testing_pbb() -> Draft {
         admin: Rupiah::new(5_000),
         commission: Rupiah::ZERO,
         sheets: 1,
-        paid_desc: desc.clone(),
-        desc,
+        paid_desc: Arc::new(desc.clone()),
+        desc: Arc::new(desc),
         noref: TESTING_PBB_NOREF.into(),
     }
 }
@@ -188,8 +197,8 @@ fn ngatimun() -> Draft {
         admin: Rupiah::new(2_500),
         commission: Rupiah::new(600),
         sheets: 1,
-        paid_desc: desc.clone(),
-        desc,
+        paid_desc: Arc::new(desc.clone()),
+        desc: Arc::new(desc),
         noref: NGATIMUN_NOREF.into(),
     }
 }
@@ -230,8 +239,8 @@ fn subcriber(sheets: u32) -> Draft {
         admin: Rupiah::new(ADMIN * n),
         commission: Rupiah::new(COMMISSION * n),
         sheets,
-        paid_desc: pln_paid_desc(&desc, &meters),
-        desc,
+        paid_desc: Arc::new(pln_paid_desc(&desc, &meters)),
+        desc: Arc::new(desc),
         noref: SUBCRIBER_NOREF.into(),
     }
 }
@@ -250,8 +259,8 @@ fn demo_member() -> Draft {
         admin: Rupiah::new(2_700),
         commission: Rupiah::ZERO,
         sheets: 1,
-        paid_desc: desc.clone(),
-        desc,
+        paid_desc: Arc::new(desc.clone()),
+        desc: Arc::new(desc),
         noref: DEMO_MEMBER_NOREF.into(),
     }
 }

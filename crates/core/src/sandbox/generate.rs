@@ -324,8 +324,8 @@ impl Gen<'_, '_> {
             admin: Rupiah::new(self.product.admin.get() * n),
             commission: Rupiah::new(self.product.commission.get() * n),
             sheets,
-            desc,
-            paid_desc: paid,
+            desc: std::sync::Arc::new(desc),
+            paid_desc: std::sync::Arc::new(paid),
             noref: self.noref,
         }
     }

@@ -129,7 +129,7 @@ fn assert_testing_pbb(b: &Bill, p: &Product) {
     assert_json(&b.desc, &desc);
     assert_json(&b.paid_desc, &desc);
     assert_eq!(
-        serde_json::to_string(&b.desc).unwrap(),
+        serde_json::to_string(&*b.desc).unwrap(),
         r#"{"tanggal":"2019-08-14 14:38:59","nop":"328073000401005610","tahun_pajak":"2019","lokasi":"KO. GRIYA ASRI CIPAGERAN","kelurahan":"CIPAGERAN","kecamatan":"CIMAHI UTARA","kode_kab_kota":"0023","kab_kota":"PEMKOT CIMAHI","luas_tanah":"113 M2","luas_gedung":"47 M2","jatuh_tempo":"31/10/2019","total_tagihan":203857,"denda":0,"admin":5000,"total_bayar":208857}"#
     );
     assert_eq!(b.noref, "190814738977");

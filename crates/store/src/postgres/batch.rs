@@ -246,14 +246,16 @@ async fn insert_quotes(pool: &Pool, jobs: &[Checked<NewQuote>]) -> TxResult<Vec<
             .collect::<Vec<Option<&str>>>()
     };
     let desc: Vec<String> = sent.iter().map(|(q, _)| q.desc.to_string()).collect();
-    // Stored whole; most bills' is the desc itself (`Quote::paid_desc`).
+    // Stored whole; most bills' is the desc itself (one shared tree: `Quote::paid_desc`).
     let paid_desc: Vec<String> = sent
         .iter()
         .zip(&desc)
         .map(|((q, _), d)| {
-            q.paid_desc
-                .as_ref()
-                .map_or_else(|| d.clone(), |p| p.to_string())
+            if std::sync::Arc::ptr_eq(&q.paid_desc, &q.desc) || q.paid_desc == q.desc {
+                d.clone()
+            } else {
+                q.paid_desc.to_string()
+            }
         })
         .collect();
     let scenario: Vec<Option<String>> = sent

@@ -12,6 +12,7 @@ fn row_to_quote(r: &Row) -> std::result::Result<Quote, tokio_postgres::Error> {
     let protocol: String = r.try_get(3)?;
     let desc: String = r.try_get(15)?;
     let paid_desc: String = r.try_get(16)?;
+    let (desc, paid_desc) = loket_core::quote::parse_descs(&desc, &paid_desc);
     let scenario: Option<String> = r.try_get(19)?;
     let sheets: i64 = r.try_get(14)?;
     Ok(Quote {
@@ -31,8 +32,8 @@ fn row_to_quote(r: &Row) -> std::result::Result<Quote, tokio_postgres::Error> {
         cost: Rupiah::new(r.try_get(13)?),
         // Written from a u32, so it fits.
         sheets: u32::try_from(sheets).unwrap_or(u32::MAX),
-        desc: serde_json::from_str(&desc).unwrap_or(serde_json::Value::Null),
-        paid_desc: serde_json::from_str(&paid_desc).unwrap_or(serde_json::Value::Null),
+        desc,
+        paid_desc,
         biller: r.try_get(17)?,
         biller_ref: r.try_get(18)?,
         scenario: scenario.as_deref().and_then(decode_scenario),

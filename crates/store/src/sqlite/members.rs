@@ -77,8 +77,11 @@ impl SqliteStore {
     }
 
     pub async fn member_by(&self, column: &'static str, value: String) -> Result<Option<Member>> {
+        let key = (column, value);
+        if let Some(hit) = self.cached(|cache| cache.members.get(&key).cloned()) {
+            return Ok(hit);
+        }
         self.with_config(move |c, cache| {
-            let key = (column, value);
             if let Some(hit) = cache.members.get(&key) {
                 return Ok(hit.clone());
             }

@@ -218,6 +218,7 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
+        BATCH_CONFIG_VERSION.with(|b| b.set(None));
         if let Err(e) = exec(&conn, "BEGIN IMMEDIATE", []) {
             tracing::error!(error = %e, "cannot begin a write transaction");
             // Each job still gets an answer: run none, fail all.
@@ -335,8 +336,18 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<T>>();
+        // Inside a request answered from the config cache: the writer checks its version first,
+        // in the batch's transaction (crate::config); a stale one writes nothing.
+        let expected = crate::config::unconfirmed();
         let job: Job = Box::new(move |conn: &Connection| {
             let run = move || {
+                if let Some(v) = expected {
+                    match batch_config_version(conn) {
+                        Ok(current) if current == v => {}
+                        Ok(_) => return Err(StoreError::Stale),
+                        Err(e) => return Err(e),
+                    }
+                }
                 catch_unwind(AssertUnwindSafe(|| f(conn)))
                     .unwrap_or_else(|_| Err(StoreError::Database("a write job panicked".into())))
             };
@@ -372,44 +383,109 @@ impl SqliteStore {
             .send(job)
             .await
             .map_err(|_| StoreError::Database("the writer has stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Database("the writer dropped a job".into()))?
+        let r = rx
+            .await
+            .map_err(|_| StoreError::Database("the writer dropped a job".into()))?;
+        self.checked(expected, r)
     }
 
     /// Run a point lookup `f` on a pooled read connection on the calling thread. For indexed
     /// lookups of one or a few rows (microseconds on cached pages; WAL readers never wait for the
     /// writer), a hop to the blocking pool costs more than the query (docs/performance.md).
+    /// Inside a request answered from the config cache and not yet confirmed, its version is
+    /// confirmed first, on the same connection (crate::config).
     pub(crate) fn lookup<T, F>(&self, f: F) -> Result<T>
     where
         F: FnOnce(&Connection) -> Result<T>,
     {
-        self.inner.with_reader(f)
+        let expected = crate::config::unconfirmed();
+        let r = self.inner.with_reader(|c| {
+            if let Some(v) = expected {
+                if config_version(c)? != v {
+                    return Err(StoreError::Stale);
+                }
+            }
+            f(c)
+        });
+        self.checked(expected, r)
+    }
+
+    /// What a read or write that checked the request's `expected` version found: confirmed, or
+    /// stale (the request runs again; the cache starts over).
+    fn checked<T>(&self, expected: Option<i64>, r: Result<T>) -> Result<T> {
+        match (&r, expected) {
+            (Err(StoreError::Stale), _) => {
+                crate::config::mark_stale();
+                self.config_cache().forget();
+            }
+            (_, Some(_)) => crate::config::confirm(),
+            _ => {}
+        }
+        r
+    }
+
+    fn config_cache(&self) -> std::sync::MutexGuard<'_, ConfigCache> {
+        self.inner
+            .config
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Run `f` with the member/product cache as of the current `config_version`, on a pooled
     /// read connection. The version is read first, so a row read after it is at least as new.
-    /// Inside [`crate::one_config_read`] the version read by the first lookup serves the rest.
+    /// Inside [`crate::one_config_read`] the request's version, once read or confirmed, serves
+    /// the rest; one taken from the cache is confirmed here first.
     pub(crate) fn with_config<T>(
         &self,
         f: impl FnOnce(&Connection, &mut ConfigCache) -> Result<T>,
     ) -> Result<T> {
-        self.lookup(|c| {
-            // Inside a request the version its first lookup read serves the rest.
+        let r = self.inner.with_reader(|c| {
             let version = match crate::config::current() {
-                Some((Some(v), _)) => v,
-                _ => {
+                Some((Some(v), true)) => v,
+                Some((Some(v), false)) => {
+                    if config_version(c)? != v {
+                        return Err(StoreError::Stale);
+                    }
+                    crate::config::confirm();
+                    v
+                }
+                scoped => {
                     let v = config_version(c)?;
-                    crate::config::answered_at(v, true);
+                    if scoped.is_some() {
+                        crate::config::answered_at(v, true);
+                    }
                     v
                 }
             };
-            let mut cache = self
-                .inner
-                .config
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(c, cache.at(version))
-        })
+            f(c, self.config_cache().at(version))
+        });
+        self.checked(None, r)
+    }
+
+    /// Inside a request: the row `get` finds in memory, without reading `config_version` and
+    /// without a read connection, when the cache holds it at the version the request uses (the
+    /// cache's own, unconfirmed, for its first lookup). `None`: look it up as usual.
+    pub(crate) fn cached<T>(&self, get: impl FnOnce(&ConfigCache) -> Option<T>) -> Option<T> {
+        let (asked, _) = crate::config::current()?;
+        let cache = self.config_cache();
+        if cache.version < 0 || asked.is_some_and(|v| v != cache.version) {
+            return None;
+        }
+        let hit = get(&cache)?;
+        if asked.is_none() {
+            crate::config::answered_at(cache.version, false);
+        }
+        Some(hit)
+    }
+
+    /// Is `config_version` still `version`? One read on a pooled connection; the cache starts
+    /// over when it is not.
+    pub async fn config_is_current(&self, version: i64) -> Result<bool> {
+        let current = self.inner.with_reader(config_version)? == version;
+        if !current {
+            self.config_cache().forget();
+        }
+        Ok(current)
     }
 
     /// Run `f` on a read connection in the blocking pool (scans, reports).
@@ -419,9 +495,20 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || inner.with_reader(f))
-            .await
-            .map_err(|e| StoreError::Database(e.to_string()))?
+        let expected = crate::config::unconfirmed();
+        let r = tokio::task::spawn_blocking(move || {
+            inner.with_reader(|c| {
+                if let Some(v) = expected {
+                    if config_version(c)? != v {
+                        return Err(StoreError::Stale);
+                    }
+                }
+                f(c)
+            })
+        })
+        .await
+        .map_err(|e| StoreError::Database(e.to_string()))?;
+        self.checked(expected, r)
     }
 
     pub async fn ping(&self) -> Result<()> {
@@ -538,6 +625,27 @@ pub(crate) fn external_code(side: Side) -> &'static str {
         Side::Live => "external",
         Side::Sandbox => "sandbox:external",
     }
+}
+
+thread_local! {
+    /// The writer's `config_version` in the current batch's transaction, read by the first job
+    /// that checks it (see [`batch_config_version`]).
+    static BATCH_CONFIG_VERSION: std::cell::Cell<Option<i64>> = const { std::cell::Cell::new(None) };
+}
+
+/// `config_version` as the writer's current transaction sees it. Read once per batch: after
+/// `BEGIN IMMEDIATE` no other process can commit until this batch has, so the value holds for the
+/// whole batch. A job of the same batch that changes a member or product (this process's own
+/// writes) moves it after the read; a request checked against the batch's first value is then
+/// ordered before that change, which is consistent since both were in flight together and
+/// become visible in the same commit.
+pub(crate) fn batch_config_version(c: &Connection) -> Result<i64> {
+    if let Some(v) = BATCH_CONFIG_VERSION.with(std::cell::Cell::get) {
+        return Ok(v);
+    }
+    let v = config_version(c)?;
+    BATCH_CONFIG_VERSION.with(|b| b.set(Some(v)));
+    Ok(v)
 }
 
 thread_local! {

@@ -71,6 +71,9 @@ impl SqliteStore {
     }
 
     pub async fn product(&self, code: &str) -> Result<Option<Product>> {
+        if let Some(hit) = self.cached(|cache| cache.products.get(code).cloned()) {
+            return Ok(hit);
+        }
         self.with_config(|c, cache| {
             if let Some(hit) = cache.products.get(code) {
                 return Ok(hit.clone());

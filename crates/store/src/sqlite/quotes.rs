@@ -11,6 +11,7 @@ pub(crate) fn row_to_quote(r: &Row<'_>) -> rusqlite::Result<Quote> {
     let protocol: String = r.get(3)?;
     let desc: String = r.get(15)?;
     let paid_desc: String = r.get(16)?;
+    let (desc, paid_desc) = loket_core::quote::parse_descs(&desc, &paid_desc);
     let scenario: Option<String> = r.get(19)?;
     Ok(Quote {
         tr_id: r.get(0)?,
@@ -28,8 +29,8 @@ pub(crate) fn row_to_quote(r: &Row<'_>) -> rusqlite::Result<Quote> {
         selling_price: Rupiah::new(r.get(12)?),
         cost: Rupiah::new(r.get(13)?),
         sheets: r.get(14)?,
-        desc: serde_json::from_str(&desc).unwrap_or(serde_json::Value::Null),
-        paid_desc: serde_json::from_str(&paid_desc).unwrap_or(serde_json::Value::Null),
+        desc,
+        paid_desc,
         biller: r.get(17)?,
         biller_ref: r.get(18)?,
         scenario: scenario.as_deref().and_then(decode_scenario),
@@ -92,6 +93,14 @@ impl SqliteStore {
     }
 
     pub async fn insert_quote(&self, q: NewQuote) -> Result<Quote> {
+        // Serialized here, not on the writer thread, which every write of the server waits for.
+        let desc =
+            serde_json::to_string(&*q.desc).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let paid_desc = if std::sync::Arc::ptr_eq(&q.paid_desc, &q.desc) || q.paid_desc == q.desc {
+            desc.clone()
+        } else {
+            serde_json::to_string(&*q.paid_desc).map_err(|e| StoreError::Invalid(e.to_string()))?
+        };
         // One INSERT: a failed one leaves nothing behind.
         self.write_statement(move |c| {
             let r = exec(c,
@@ -111,9 +120,8 @@ impl SqliteStore {
                     q.selling_price.get(),
                     q.cost.get(),
                     q.sheets,
-                    // to_string on a Value goes through fmt; the serializer writes directly.
-                    serde_json::to_string(&q.desc).map_err(|e| StoreError::Invalid(e.to_string()))?,
-                    serde_json::to_string(&q.paid_desc).map_err(|e| StoreError::Invalid(e.to_string()))?,
+                    desc,
+                    paid_desc,
                     q.biller,
                     q.biller_ref,
                     q.scenario.map(encode_scenario),
