@@ -510,7 +510,9 @@ where
         let stale = stale
             || match unconfirmed {
                 // Answered from the cache and never confirmed (no statement ran): confirm now.
-                Some(v) => !store.config_is_current(v).await.unwrap_or(true),
+                // Boxed: its future (~1.7 KB) would otherwise be part of this one, which lives
+                // as long as the request does (a payment's wait on a slow upstream included).
+                Some(v) => !Box::pin(store.config_is_current(v)).await.unwrap_or(true),
                 None => false,
             };
         if !stale || attempt >= CONFIG_ATTEMPTS {
