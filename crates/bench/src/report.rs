@@ -25,14 +25,22 @@ pub struct Report {
     pub command: String,
     pub wall_secs: f64,
     pub concurrency: usize,
-    /// Sandbox IAK inquiries, closed loop (their maximum).
+    /// The throughput scenarios' second closed loop (0: none).
+    pub ceiling_concurrency: usize,
+    /// Sandbox IAK inquiries, closed loop (their maximum: the best of `inquiry_runs`).
     pub inquiry: Outcome<LoadResult>,
+    /// Every closed loop of the inquiries, one per connection count (empty: only `inquiry`).
+    pub inquiry_runs: Vec<Outcome<LoadResult>>,
     /// The same at half that throughput, open loop.
     pub inquiry_half: Outcome<LoadResult>,
     /// Size of loket's inquiry answer, which the axum baseline answers with.
     pub answer_bytes: Option<usize>,
+    /// The axum baseline's maximum, the best of `axum_runs`.
     pub axum: Outcome<LoadResult>,
+    pub axum_runs: Vec<Outcome<LoadResult>>,
+    /// Sandbox payments' maximum, the best of `pay_runs`.
     pub pay: Outcome<LoadResult>,
+    pub pay_runs: Vec<Outcome<LoadResult>>,
     pub pay_half: Outcome<LoadResult>,
     pub isikuota: Outcome<LoadResult>,
     pub sqlite: Outcome<SqliteCeiling>,
@@ -58,11 +66,15 @@ impl Report {
             command: String::new(),
             wall_secs: 0.0,
             concurrency: 0,
+            ceiling_concurrency: 0,
             inquiry: not_run(),
+            inquiry_runs: Vec::new(),
             inquiry_half: not_run(),
             answer_bytes: None,
             axum: not_run(),
+            axum_runs: Vec::new(),
             pay: not_run(),
+            pay_runs: Vec::new(),
             pay_half: not_run(),
             isikuota: not_run(),
             sqlite: not_run(),
@@ -144,6 +156,36 @@ fn first_err<'a>(errs: &[Option<&'a String>]) -> &'a str {
 }
 
 impl Report {
+    /// With several closed loops: which ones the maxima came from, and the ratio at each
+    /// connection count (each server at the same count).
+    fn same_count_ratios(&self) -> String {
+        if self.inquiry_runs.len() < 2 {
+            return String::new();
+        }
+        let (Ok(i), Ok(a)) = (&self.inquiry, &self.axum) else {
+            return String::new();
+        };
+        let pairs: Vec<String> = self
+            .inquiry_runs
+            .iter()
+            .zip(&self.axum_runs)
+            .filter_map(|(i, a)| match (i, a) {
+                (Ok(i), Ok(a)) if a.throughput > 0.0 && i.mode == a.mode => Some(format!(
+                    "{}: {:.0}%",
+                    i.mode.trim_start_matches("closed loop, "),
+                    i.throughput / a.throughput * 100.0
+                )),
+                _ => None,
+            })
+            .collect();
+        format!(
+            " (each at its best: loket {}, axum {}; at the same count: {})",
+            i.mode.trim_start_matches("closed loop, "),
+            a.mode.trim_start_matches("closed loop, "),
+            pairs.join(", ")
+        )
+    }
+
     /// The goals of the issue, judged on this run's figures. A scenario with errors fails its
     /// goals whatever its speed.
     pub fn goals(&self) -> Vec<Goal> {
@@ -158,10 +200,11 @@ impl Report {
                     name,
                     target,
                     format!(
-                        "{:.0}/s vs {:.0}/s = {:.0}%{}",
+                        "{:.0}/s vs {:.0}/s = {:.0}%{}{}",
                         i.throughput,
                         a.throughput,
                         ratio * 100.0,
+                        self.same_count_ratios(),
                         errors_note(i)
                     ),
                     Verdict::of(ratio >= 0.5 && i.error_count == 0 && a.error_count == 0),
@@ -180,7 +223,16 @@ impl Report {
             Ok(p) => goal(
                 name,
                 target,
-                format!("{:.0} paid bills/s{}", p.throughput, errors_note(p)),
+                format!(
+                    "{:.0} paid bills/s{}{}",
+                    p.throughput,
+                    if self.pay_runs.len() > 1 {
+                        format!(" ({})", p.mode)
+                    } else {
+                        String::new()
+                    },
+                    errors_note(p)
+                ),
                 Verdict::of(p.throughput >= 10_000.0 && p.error_count == 0),
             ),
             Err(e) => missing(name, target, e),
@@ -473,8 +525,16 @@ impl Report {
         let _ = writeln!(md, "- command: `{}`", self.command);
         let _ = writeln!(
             md,
-            "- generator: closed loops at {} connections; open loops at half of each closed-loop maximum",
-            self.concurrency
+            "- generator: closed loops at {} connections{}; open loops at half of each closed-loop maximum",
+            self.concurrency,
+            if self.ceiling_concurrency > self.concurrency {
+                format!(
+                    " (inquiries, the axum baseline and payments also at {}: a server's throughput is the better of the two)",
+                    self.ceiling_concurrency
+                )
+            } else {
+                String::new()
+            }
         );
 
         let m = &self.machine;
@@ -534,16 +594,29 @@ impl Report {
             md,
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
         );
-        let rows: [(&str, &Outcome<LoadResult>); 7] = [
-            ("axum baseline (HTTP ceiling)", &self.axum),
-            ("IAK inquiries, sandbox", &self.inquiry),
-            ("IAK inquiries, sandbox, half rate", &self.inquiry_half),
-            ("payments (inquiry + pay), sandbox", &self.pay),
-            ("payments, sandbox, half rate", &self.pay_half),
-            ("isikuota inquiries, testing", &self.isikuota),
-            ("payments, PostgreSQL, two instances", &self.pg),
-        ];
-        for (label, r) in rows {
+        let one = std::slice::from_ref;
+        let mut rows: Vec<(&str, &Outcome<LoadResult>)> = Vec::new();
+        for (label, r) in [
+            (
+                "axum baseline (HTTP ceiling)",
+                all_runs(&self.axum, &self.axum_runs),
+            ),
+            (
+                "IAK inquiries, sandbox",
+                all_runs(&self.inquiry, &self.inquiry_runs),
+            ),
+            ("IAK inquiries, sandbox, half rate", one(&self.inquiry_half)),
+            (
+                "payments (inquiry + pay), sandbox",
+                all_runs(&self.pay, &self.pay_runs),
+            ),
+            ("payments, sandbox, half rate", one(&self.pay_half)),
+            ("isikuota inquiries, testing", one(&self.isikuota)),
+            ("payments, PostgreSQL, two instances", one(&self.pg)),
+        ] {
+            rows.extend(r.iter().map(|r| (label, r)));
+        }
+        for &(label, r) in &rows {
             match r {
                 Ok(r) => {
                     scenario_row(&mut md, label, r);
@@ -604,9 +677,10 @@ impl Report {
                 let _ = writeln!(
                     md,
                     "A separate process (`loket-bench axum-server`) answering the same signed inquiry \
-                     requests with a fixed {} body: {:.0} requests/s, p50 {}, p99 {}, peak RSS {}.",
+                     requests with a fixed {} body: {:.0} requests/s ({}), p50 {}, p99 {}, peak RSS {}.",
                     bytes.map_or("JSON".to_string(), |b| format!("{b}-byte JSON")),
                     a.throughput,
+                    a.mode,
                     fmt_us(a.latency.p50_us),
                     fmt_us(a.latency.p99_us),
                     rss(a.server_peak_rss_kb)
@@ -816,6 +890,18 @@ fn scenario_row(md: &mut String, label: &str, r: &LoadResult) {
 
 fn rss(kb: Option<u64>) -> String {
     kb.map_or("n/a".into(), |kb| format!("{:.1} MiB", kb as f64 / 1024.0))
+}
+
+/// Every closed loop of a scenario that ran at several connection counts, else its one result.
+fn all_runs<'a>(
+    best: &'a Outcome<LoadResult>,
+    runs: &'a [Outcome<LoadResult>],
+) -> &'a [Outcome<LoadResult>] {
+    if runs.is_empty() {
+        std::slice::from_ref(best)
+    } else {
+        runs
+    }
 }
 
 /// Text safe inside a table cell.

@@ -462,6 +462,16 @@ async fn another_process_changing_a_member_or_product_is_seen_by_the_next_inquir
             String::from_utf8_lossy(&out.stderr)
         );
     };
+    let set_suspended = |on: &str| {
+        cli(&[
+            "member",
+            "set",
+            "--username",
+            &m.username,
+            "--suspended",
+            on,
+        ])
+    };
     let client = app.sandbox_client(&m);
     // Warm: the member and the product are in the server's memory.
     for _ in 0..2 {
@@ -469,27 +479,13 @@ async fn another_process_changing_a_member_or_product_is_seen_by_the_next_inquir
         let r = inquire(&client, &p).await;
         assert_inquiry_success(&r, Format::Json, &ngatimun(&p.hp, &p.ref_id));
     }
-    cli(&[
-        "member",
-        "set",
-        "--username",
-        &m.username,
-        "--suspended",
-        "true",
-    ]);
+    set_suspended("true");
     let p = params("PGAS", "0110010000");
     let r = inquire(&client, &p).await;
     assert_failure(&r, Format::Json, 200, "118", &[("ref_id", &p.ref_id)]);
     app.assert_nothing_stored(&m, &p.ref_id).await;
 
-    cli(&[
-        "member",
-        "set",
-        "--username",
-        &m.username,
-        "--suspended",
-        "false",
-    ]);
+    set_suspended("false");
     let p = params("PGAS", "0110010000");
     let r = inquire(&client, &p).await;
     assert_inquiry_success(&r, Format::Json, &ngatimun(&p.hp, &p.ref_id));
