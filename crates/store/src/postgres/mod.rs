@@ -61,6 +61,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../migrations/postgres/0003_group_commit.sql"),
     ),
+    (
+        4,
+        include_str!("../../migrations/postgres/0004_batch_plan.sql"),
+    ),
 ];
 
 /// Connections per instance unless the URL says `pool_max_size=N`.
