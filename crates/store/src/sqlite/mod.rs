@@ -34,7 +34,40 @@ const MIGRATIONS: &[(i64, &str)] = &[
 ];
 
 type Finish = Box<dyn FnOnce(bool) + Send>;
-type Job = Box<dyn FnOnce(&Connection) -> Finish + Send>;
+type Job = Box<dyn for<'c> FnOnce(&Writer<'c>) -> Finish + Send>;
+
+/// What a write job runs on: the writer thread's connection, and the statements the writer keeps
+/// prepared for its whole life. A statement from rusqlite's cache (`prepare_cached`) hashes its
+/// SQL text when taken and again when given back: for the quote's 400-byte INSERT, the statement
+/// of every sandbox inquiry, that was ~5k instructions of the writer's ~33k per inquiry
+/// (docs/performance.md, round 11).
+pub(crate) struct Writer<'c> {
+    pub(crate) conn: &'c Connection,
+    quote_insert: std::cell::RefCell<Option<rusqlite::Statement<'c>>>,
+}
+
+impl<'c> Writer<'c> {
+    fn new(conn: &'c Connection) -> Writer<'c> {
+        Writer {
+            conn,
+            quote_insert: std::cell::RefCell::new(None),
+        }
+    }
+
+    /// Run `f` with the quote INSERT (`sql`), prepared on first use and kept.
+    pub(crate) fn with_quote_insert<T>(
+        &self,
+        sql: &str,
+        f: impl FnOnce(&mut rusqlite::Statement<'c>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        let mut slot = self.quote_insert.borrow_mut();
+        let st = match slot.as_mut() {
+            Some(st) => st,
+            None => slot.insert(self.conn.prepare(sql)?),
+        };
+        f(st)
+    }
+}
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -209,6 +242,7 @@ fn writer_loop(
     mut rx: mpsc::Receiver<Job>,
     rewind: Arc<std::sync::atomic::AtomicBool>,
 ) {
+    let writer = Writer::new(&conn);
     while let Some(first) = rx.blocking_recv() {
         let mut batch = Vec::with_capacity(16);
         batch.push(first);
@@ -227,7 +261,7 @@ fn writer_loop(
             }
             continue;
         }
-        let finishers: Vec<Finish> = batch.into_iter().map(|job| job(&conn)).collect();
+        let finishers: Vec<Finish> = batch.into_iter().map(|job| job(&writer)).collect();
         let committed = match exec(&conn, "COMMIT", []) {
             Ok(_) => true,
             Err(e) => {
@@ -317,15 +351,16 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        self.write_job(true, f).await
+        self.write_job(true, move |w: &Writer<'_>| f(w.conn)).await
     }
 
     /// [`SqliteStore::write`] for a job that is one SQL statement: SQLite undoes a failed
-    /// statement by itself, so it needs no savepoint (two statements fewer per job).
+    /// statement by itself, so it needs no savepoint (two statements fewer per job). It runs on
+    /// the [`Writer`], with its kept statements.
     pub(crate) async fn write_statement<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: for<'c> FnOnce(&Writer<'c>) -> Result<T> + Send + 'static,
     {
         self.write_job(false, f).await
     }
@@ -333,13 +368,14 @@ impl SqliteStore {
     async fn write_job<T, F>(&self, savepoint: bool, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: for<'c> FnOnce(&Writer<'c>) -> Result<T> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<T>>();
         // Inside a request answered from the config cache: the writer checks its version first,
         // in the batch's transaction (crate::config); a stale one writes nothing.
         let expected = crate::config::unconfirmed();
-        let job: Job = Box::new(move |conn: &Connection| {
+        let job: Job = Box::new(move |w: &Writer<'_>| {
+            let conn = w.conn;
             let run = move || {
                 if let Some(v) = expected {
                     match batch_config_version(conn) {
@@ -348,7 +384,7 @@ impl SqliteStore {
                         Err(e) => return Err(e),
                     }
                 }
-                catch_unwind(AssertUnwindSafe(|| f(conn)))
+                catch_unwind(AssertUnwindSafe(|| f(w)))
                     .unwrap_or_else(|_| Err(StoreError::Database("a write job panicked".into())))
             };
             let result = if !savepoint {

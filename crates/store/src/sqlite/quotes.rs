@@ -1,4 +1,4 @@
-use super::{db_err, exec, is_unique_violation, query_row, SqliteStore};
+use super::{db_err, is_unique_violation, query_row, SqliteStore};
 use crate::{Result, StoreError};
 use loket_core::quote::{decode_scenario, encode_scenario, NewQuote};
 use loket_core::{Mode, Protocol, Quote, Rupiah};
@@ -102,10 +102,10 @@ impl SqliteStore {
             serde_json::to_string(&*q.paid_desc).map_err(|e| StoreError::Invalid(e.to_string()))?
         };
         // One INSERT: a failed one leaves nothing behind.
-        self.write_statement(move |c| {
-            let r = exec(c,
+        self.write_statement(move |w| {
+            let r = w.with_quote_insert(
                 "INSERT INTO quotes (member_id, mode, protocol, ref_id, code, hp, name, period, nominal, admin, price, selling_price, cost, sheets, desc_json, paid_desc_json, biller, biller_ref, scenario, noref, created_at, expires_at, upstream_code, upstream_ref_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
-                params![
+                |st| st.execute(params![
                     q.member_id,
                     q.mode.as_str(),
                     q.protocol.as_str(),
@@ -130,12 +130,12 @@ impl SqliteStore {
                     q.expires_at,
                     q.upstream_code,
                     q.upstream_ref_id
-                ],
+                ]),
             );
             match r {
                 Err(e) if is_unique_violation(&e) => Err(StoreError::Duplicate("ref_id")),
                 Err(e) => Err(db_err(e)),
-                Ok(_) => Ok(Quote { tr_id: c.last_insert_rowid(), ..q }),
+                Ok(_) => Ok(Quote { tr_id: w.conn.last_insert_rowid(), ..q }),
             }
         })
         .await
