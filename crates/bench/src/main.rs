@@ -110,6 +110,10 @@ struct RunAllArgs {
     /// Connections of the closed loops.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// Inquiries, the axum baseline and payments also run a closed loop at this many
+    /// connections (when larger than --concurrency; 0: off); each one's throughput is the better.
+    #[arg(long, default_value_t = 256)]
+    ceiling_concurrency: usize,
     /// Measured seconds per scenario (default 20, quick 3).
     #[arg(long)]
     duration: Option<f64>,
@@ -484,6 +488,7 @@ async fn single(kind: Kind, a: LoadArgs) -> Result<(), String> {
 async fn run_all(a: RunAllArgs) -> Result<(), String> {
     let mut opts = Options::new(a.loket, exe(), a.quick);
     opts.concurrency = a.concurrency;
+    opts.ceiling_concurrency = a.ceiling_concurrency;
     if let Some(d) = a.duration {
         opts.duration = secs(d);
     }
