@@ -921,7 +921,7 @@ async fn place_and_settle_settles_once() {
 /// first minutes: PostgreSQL CPU per paid bill 1.0-1.4 ms against 0.34 ms; docs/postgres.md).
 /// Migration 0004 has the function plan key lookups whatever the statistics say.
 #[postgres_only]
-async fn the_batch_function_looks_up_by_key_on_a_new_database() {
+async fn the_batch_function_is_set_to_plan_no_sequential_scan() {
     let dir = tempfile::tempdir().unwrap();
     let url = db_url(dir.path());
     let _store = new_store(dir.path()).await;

@@ -38,9 +38,9 @@ type Job = Box<dyn for<'c> FnOnce(&Writer<'c>) -> Finish + Send>;
 
 /// What a write job runs on: the writer thread's connection, and the statements the writer keeps
 /// prepared for its whole life. A statement from rusqlite's cache (`prepare_cached`) hashes its
-/// SQL text when taken and again when given back: for the quote's 400-byte INSERT, the statement
-/// of every sandbox inquiry, that was ~5k instructions of the writer's ~33k per inquiry
-/// (docs/performance.md, round 11).
+/// SQL text when taken and again when given back; for the quote's 400-byte INSERT, the statement
+/// of every sandbox inquiry, keeping it took the writer's job from 30.5k to 29.2k instructions
+/// per inquiry (callgrind, docs/performance.md, round 11).
 pub(crate) struct Writer<'c> {
     pub(crate) conn: &'c Connection,
     quote_insert: std::cell::RefCell<Option<rusqlite::Statement<'c>>>,
