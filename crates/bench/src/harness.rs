@@ -941,6 +941,11 @@ mod tests {
         assert_eq!(goal.verdict, crate::report::Verdict::Fail);
         let md = report.to_markdown();
         assert!(md.contains("also at 256"), "{md}");
+        // Payments (judged at 64) against axum at 64: 2 × 9,000 / 800.
+        assert!(
+            md.contains("| payment pairs / axum baseline (requests: 2 per pair; same connections) | 2250.0% |"),
+            "{md}"
+        );
         for mode in ["64 connections", "256 connections"] {
             let rows = md
                 .lines()
