@@ -38,7 +38,7 @@ pub struct Report {
     /// The axum baseline's maximum, the best of `axum_runs`.
     pub axum: Outcome<LoadResult>,
     pub axum_runs: Vec<Outcome<LoadResult>>,
-    /// Sandbox payments' maximum, the best of `pay_runs`.
+    /// Sandbox payments at `concurrency` (the run of `pay_runs` their goal is judged on).
     pub pay: Outcome<LoadResult>,
     pub pay_runs: Vec<Outcome<LoadResult>>,
     pub pay_half: Outcome<LoadResult>,
@@ -126,23 +126,22 @@ const MS: u64 = 1_000;
 const RSS_LIMIT_BYTES: u64 = 150_000_000;
 const RSS_GOAL: &str = "peak RSS < 150 MB (143.05 MiB)";
 
-/// Errors of a scenario's runs (every connection count), not only of the one a goal is judged on.
-fn run_errors(best: &Outcome<LoadResult>, runs: &[Outcome<LoadResult>]) -> u64 {
-    all_runs(best, runs)
-        .iter()
+/// The errors of `runs` together.
+fn errors_in(runs: &[Outcome<LoadResult>]) -> u64 {
+    runs.iter()
         .filter_map(|r| r.as_ref().ok())
         .map(|r| r.error_count)
         .sum()
 }
 
+/// Errors of a scenario's runs (every connection count), not only of the one a goal is judged on.
+fn run_errors(best: &Outcome<LoadResult>, runs: &[Outcome<LoadResult>]) -> u64 {
+    errors_in(all_runs(best, runs))
+}
+
 /// "; N errors in its other runs" when runs beside `judged` (one of `runs`, if any) had errors.
 fn other_errors_note(judged: &LoadResult, runs: &[Outcome<LoadResult>]) -> String {
-    let all: u64 = runs
-        .iter()
-        .filter_map(|r| r.as_ref().ok())
-        .map(|r| r.error_count)
-        .sum();
-    match all.saturating_sub(judged.error_count) {
+    match errors_in(runs).saturating_sub(judged.error_count) {
         0 => String::new(),
         others => format!("; {others} errors in its other runs"),
     }
