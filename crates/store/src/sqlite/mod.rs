@@ -183,19 +183,31 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// How often the checkpointer copies the WAL back into the database file.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+/// How often the checkpointer copies the WAL back into the database file. Often, so that each
+/// pass writes little: on this kind of virtual disk every fsync (the writer's commits included)
+/// waits for whatever the checkpoint wrote before it. At 15,000 inquiries/s, 100 ms passes gave
+/// commits over 10 ms 2-15 times per 11 s run, 20 ms passes 0-1 times, at the same throughput
+/// (docs/performance.md, round 12).
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// WAL frames (4 KiB pages) beyond which the writer is asked to finish the checkpoint itself so
-/// that the WAL starts over (32 MiB). Each time costs the writer one checkpoint (3-12 ms
-/// measured, mostly the database file's fsync) that every write queued behind it waits for: at
-/// 2,048 frames that was three times a second at 3,000 payments/s, at 8,192 under once.
+/// that the WAL starts over (32 MiB). Each time costs the writer one checkpoint that every write
+/// queued behind it waits for (the frames the checkpointer left and two fsyncs; see
+/// [`checkpoint_loop`]): at 2,048 frames that came three times a second at 3,000 payments/s, at
+/// 8,192 under once.
 const WAL_REWIND_FRAMES: i64 = 8192;
 
 /// Bytes a rewound WAL file is truncated to (SQLite's `journal_size_limit`): above the WAL's
 /// usual peak, so the file is overwritten in place rather than shrunk and grown again (a file
 /// that keeps its size costs each commit's fsync no metadata).
 const WAL_SIZE_LIMIT: i64 = 64 << 20;
+
+/// Catch-up passes at most before the writer is asked to rewind (see [`checkpoint_loop`]).
+const CATCH_UP_PASSES: usize = 8;
+
+/// A catch-up pass that copied at most this many frames ends the catch-up: what the writer is
+/// left to copy is about as much again.
+const CAUGHT_UP_FRAMES: i64 = 64;
 
 /// Checkpoint the WAL (PASSIVE: never waits for the writer or readers, copies what it can) until
 /// the store is dropped.
@@ -204,8 +216,14 @@ const WAL_SIZE_LIMIT: i64 = 64 << 20;
 /// only when a write transaction begins with every frame already copied, and the writer appends
 /// new frames while the checkpointer copies, so that moment never comes (measured: 145 MB of WAL
 /// after 12 s of 2,000 inquiries/s, and every checkpoint sorting a longer WAL index). So once
-/// the WAL holds [`WAL_REWIND_FRAMES`], the writer is asked (`rewind`) to copy the few frames
-/// left between two batches, when nothing else can append; its next transaction then rewinds.
+/// the WAL holds [`WAL_REWIND_FRAMES`], the writer is asked (`rewind`) to copy the frames left
+/// between two batches, when nothing else can append; its next transaction then rewinds.
+///
+/// Every write waits while the writer copies, so before asking, the checkpointer catches up: it
+/// copies again what arrived during its last pass, until a pass finds little
+/// ([`CAUGHT_UP_FRAMES`]). The writer is then left with a few frames and two fsyncs, not a whole
+/// pass's frames (with passes every 100 ms and no catch-up: 4-5 ms at the median, up to 18 ms,
+/// twice a second at 15,000 inquiries/s; now 1-3 ms, at most 5.6; docs/performance.md, round 12).
 fn checkpoint_loop(
     conn: Connection,
     store: std::sync::Weak<Inner>,
@@ -216,7 +234,8 @@ fn checkpoint_loop(
         // After the store is dropped, one last checkpoint leaves a short WAL behind.
         let last = store.strong_count() == 0;
         match checkpoint(&conn) {
-            Ok(frames) if frames >= WAL_REWIND_FRAMES => {
+            Ok(Some(wal)) if wal.frames >= WAL_REWIND_FRAMES => {
+                catch_up(&conn, wal.copied);
                 rewind.store(true, std::sync::atomic::Ordering::Relaxed)
             }
             Ok(_) => {}
@@ -228,12 +247,45 @@ fn checkpoint_loop(
     }
 }
 
-/// One PASSIVE checkpoint: the WAL's frames afterwards (-1 when another checkpoint was running).
-fn checkpoint(conn: &Connection) -> rusqlite::Result<i64> {
+/// Checkpoint again while the last pass still found more than [`CAUGHT_UP_FRAMES`] new frames
+/// (at most [`CATCH_UP_PASSES`] times); `copied`: the frames copied so far.
+fn catch_up(conn: &Connection, mut copied: i64) {
+    for _ in 0..CATCH_UP_PASSES {
+        match checkpoint(conn) {
+            Ok(Some(wal)) => {
+                // Fewer than before: the WAL started over meanwhile, nothing is left to catch up.
+                let new = wal.copied - copied;
+                copied = wal.copied;
+                if new <= CAUGHT_UP_FRAMES {
+                    return;
+                }
+            }
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "WAL checkpoint failed");
+                return;
+            }
+        }
+    }
+}
+
+/// The WAL after a checkpoint.
+#[derive(Debug, Clone, Copy)]
+struct WalFrames {
+    /// Frames in the WAL.
+    frames: i64,
+    /// Of which copied into the database file.
+    copied: i64,
+}
+
+/// One PASSIVE checkpoint: the WAL afterwards (`None` when another checkpoint was running).
+fn checkpoint(conn: &Connection) -> rusqlite::Result<Option<WalFrames>> {
     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
         let busy: i64 = r.get(0)?;
-        let frames: i64 = r.get(1)?;
-        Ok(if busy != 0 { -1 } else { frames })
+        Ok((busy == 0).then_some(WalFrames {
+            frames: r.get(1)?,
+            copied: r.get(2)?,
+        }))
     })
 }
 
@@ -279,8 +331,8 @@ fn writer_loop(
         if rewind.swap(false, std::sync::atomic::Ordering::Relaxed) {
             match checkpoint(&conn) {
                 // Another checkpoint held the lock: ask again after the next batch.
-                Ok(-1) => rewind.store(true, std::sync::atomic::Ordering::Relaxed),
-                Ok(_) => {}
+                Ok(None) => rewind.store(true, std::sync::atomic::Ordering::Relaxed),
+                Ok(Some(_)) => {}
                 Err(e) => tracing::warn!(error = %e, "WAL checkpoint on the writer failed"),
             }
         }
@@ -818,4 +870,54 @@ pub(crate) fn check_err(e: rusqlite::Error) -> StoreError {
 
 pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows of 2 KB, each in a transaction of its own: a frame or two each.
+    fn append(conn: &Connection, rows: usize) {
+        for _ in 0..rows {
+            conn.execute("INSERT INTO t (v) VALUES (zeroblob(2000))", [])
+                .unwrap();
+        }
+    }
+
+    /// A pass that could not copy everything (a reader held an older snapshot) is followed by
+    /// more passes until the WAL is copied: the writer is left with nothing to copy, and its next
+    /// transaction starts the WAL over.
+    #[test]
+    fn catch_up_copies_what_the_first_pass_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wal.db");
+        let writer = open_conn(&path, true).unwrap();
+        writer
+            .execute_batch("PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (v BLOB);")
+            .unwrap();
+        append(&writer, 100);
+        let reader = open_conn(&path, false).unwrap();
+        reader.execute_batch("BEGIN").unwrap();
+        let _: i64 = reader
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        append(&writer, 200);
+
+        let checkpointer = open_conn(&path, true).unwrap();
+        let first = checkpoint(&checkpointer).unwrap().unwrap();
+        assert!(
+            first.copied + CAUGHT_UP_FRAMES < first.frames,
+            "the reader's snapshot must hold the first pass back: {first:?}"
+        );
+        reader.execute_batch("COMMIT").unwrap();
+
+        catch_up(&checkpointer, first.copied);
+        // Every frame copied: the writer's next transaction starts the WAL over (the rewind).
+        append(&writer, 1);
+        let after = checkpoint(&checkpointer).unwrap().unwrap();
+        assert!(
+            after.frames < 8,
+            "the WAL did not start over: {first:?}, then {after:?}"
+        );
+    }
 }
