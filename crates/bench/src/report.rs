@@ -1010,6 +1010,15 @@ pub fn results_table(rows: &[&LoadResult]) -> String {
         }
     }
     for r in rows {
+        if let Some(lag) = r.send_lag {
+            let _ = writeln!(
+                md,
+                "\n- {}: send lag (generator; part of the latency) p99 {}, max {}",
+                r.name,
+                fmt_us(lag.p99_us),
+                fmt_us(lag.max_us)
+            );
+        }
         for (k, v) in &r.errors {
             let _ = writeln!(md, "\n- {}: {v} × {}", r.name, cell(k));
         }
