@@ -14,6 +14,7 @@ use loket_core::{Member, Mode, Payment, PaymentState, ProductStatus, Protocol, Q
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// The request's (and so the answer's) format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -643,11 +644,11 @@ async fn dispatch(
 /// (indistinguishable to the caller, and computed the same way for both).
 fn authenticate(
     state: &AppState,
-    member: Option<Member>,
+    member: Option<Arc<Member>>,
     username: &str,
     given: &str,
     x: &str,
-) -> Option<(Member, Mode)> {
+) -> Option<(Arc<Member>, Mode)> {
     let (dev_key, live_key) = match &member {
         Some(m) => (m.dev_api_key.as_str(), m.api_key.as_str()),
         None => ("", ""),
@@ -1084,8 +1085,7 @@ async fn receipt(
     };
     let product = state.store.product(&quote.code).await.map_err(store_err)?;
     let product_name = product
-        .map(|p| p.name)
-        .unwrap_or_else(|| quote.code.clone());
+        .map_or_else(|| quote.code.clone(), |p| p.name.clone());
     let mut d = Data::new();
     let header = format!("STRUK PEMBAYARAN {product_name}");
     let rows = [

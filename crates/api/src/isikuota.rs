@@ -14,6 +14,7 @@ use loket_core::{
 };
 use serde_json::{json, Map, Value};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// An answer in isikuota's envelope.
 struct Reply {
@@ -135,7 +136,7 @@ fn internal(e: &loket_store::StoreError, member: Option<&Member>) -> Reply {
 
 /// The authenticated request: its member and its business params.
 struct Signed {
-    member: Member,
+    member: Arc<Member>,
     params: Map<String, Value>,
 }
 

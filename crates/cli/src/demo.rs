@@ -13,7 +13,7 @@ pub async fn ensure_demo_member(store: &Store, addr: SocketAddr) -> Result<(), S
         .await
         .map_err(|e| e.to_string())?
     {
-        Some(m) => m,
+        Some(m) => std::sync::Arc::unwrap_or_clone(m),
         None => {
             let m = store
                 .create_member(loket_store::new_keys(DEMO_USERNAME, "Demo Member"))

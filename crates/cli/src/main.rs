@@ -573,6 +573,7 @@ async fn find_member(store: &Store, username: &str) -> Fallible<loket_core::Memb
         .member_by_username(username)
         .await
         .map_err(|e| e.to_string())?
+        .map(std::sync::Arc::unwrap_or_clone)
         .ok_or_else(|| format!("no member with username {username:?}"))
 }
 
@@ -689,7 +690,7 @@ async fn product(store: &Store, cmd: &ProductCommand) -> Fallible<()> {
         }
         ProductCommand::Set(s) => {
             let existing = store.product(&s.code).await.map_err(|e| e.to_string())?;
-            let p = apply_product_set(existing, s)?;
+            let p = apply_product_set(existing.map(std::sync::Arc::unwrap_or_clone), s)?;
             store
                 .put_product(p.clone())
                 .await

@@ -16,10 +16,12 @@ pub use ledger::{LedgerReport, Side};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
+use config::MemberKey;
 use loket_core::quote::NewQuote;
 use loket_core::{
     Balance, Catalogue, Member, Mode, Payment, Product, Quote, Rc, Rupiah, Settlement,
 };
+use std::sync::Arc;
 
 /// What placing a payment did.
 #[derive(Debug, Clone)]
@@ -214,7 +216,8 @@ impl Store {
         dispatch!(self, s => s.load_catalogue(catalogue.products.clone()).await)
     }
 
-    pub async fn product(&self, code: &str) -> Result<Option<Product>> {
+    /// The product `code`, shared with the cache (crate::config).
+    pub async fn product(&self, code: &str) -> Result<Option<Arc<Product>>> {
         dispatch!(self, s => s.product(code).await)
     }
 
@@ -233,12 +236,14 @@ impl Store {
         dispatch!(self, s => s.create_member(m).await)
     }
 
-    pub async fn member_by_username(&self, username: &str) -> Result<Option<Member>> {
-        dispatch!(self, s => s.member_by("username", username.to_string()).await)
+    /// The member `username`, shared with the cache (crate::config).
+    pub async fn member_by_username(&self, username: &str) -> Result<Option<Arc<Member>>> {
+        dispatch!(self, s => s.member_by(MemberKey::Username, username).await)
     }
 
-    pub async fn member_by_api_id(&self, api_id: &str) -> Result<Option<Member>> {
-        dispatch!(self, s => s.member_by("api_id", api_id.to_string()).await)
+    /// The member with isikuota's `api_id`, shared with the cache (crate::config).
+    pub async fn member_by_api_id(&self, api_id: &str) -> Result<Option<Arc<Member>>> {
+        dispatch!(self, s => s.member_by(MemberKey::ApiId, api_id).await)
     }
 
     pub async fn update_member(&self, username: &str, update: MemberUpdate) -> Result<Member> {

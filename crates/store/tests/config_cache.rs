@@ -43,7 +43,7 @@ async fn elsewhere(cli: &Store, username: &str, on: bool) {
 }
 
 /// One lookup as a request of its own.
-async fn member(server: &Store, username: &str) -> loket_core::Member {
+async fn member(server: &Store, username: &str) -> std::sync::Arc<loket_core::Member> {
     loket_store::one_config_read(server, || server.member_by_username(username))
         .await
         .unwrap()
@@ -89,7 +89,7 @@ async fn another_handles_member_and_product_changes_are_seen_by_the_next_request
     assert!(found.is_some());
 
     // A product edited elsewhere.
-    let mut inactive = p.clone();
+    let mut inactive = (*p).clone();
     inactive.status = ProductStatus::Inactive;
     inactive.admin = loket_core::Rupiah::new(p.admin.get() + 500);
     cli.put_product(inactive).await.unwrap();
@@ -312,7 +312,7 @@ async fn looking_requests_and_confirm_config_see_changes() {
     .await;
     assert!(confirmed.is_ok(), "{confirmed:?}");
 
-    let mut inactive = p.clone();
+    let mut inactive = (*p).clone();
     inactive.status = ProductStatus::Inactive;
     cli.put_product(inactive).await.unwrap();
     let runs = AtomicUsize::new(0);
@@ -330,7 +330,7 @@ async fn looking_requests_and_confirm_config_see_changes() {
         "the cached copy's answer was thrown away"
     );
 
-    cli.put_product(p.clone()).await.unwrap();
+    cli.put_product((*p).clone()).await.unwrap();
     let runs = AtomicUsize::new(0);
     let seen = loket_store::one_config_read(&server, || async {
         runs.fetch_add(1, Ordering::SeqCst);

@@ -1,8 +1,10 @@
 use super::{external_code, is_unique_violation, transaction, transfer, PostgresStore, TxResult};
+use crate::config::MemberKey;
 use crate::ledger::Side;
 use crate::{MemberUpdate, NewMember, Result, StoreError, SANDBOX_START_BALANCE};
 use deadpool_postgres::GenericClient;
 use loket_core::{IpAllowlist, Member};
+use std::sync::Arc;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
@@ -166,10 +168,14 @@ impl PostgresStore {
 
     /// The member whose `column` (`username` or `api_id`) is `value`; for a protocol request,
     /// from the config cache (crate::config).
-    pub async fn member_by(&self, column: &'static str, value: String) -> Result<Option<Member>> {
-        let key = (column, value);
+    pub(crate) async fn member_by(
+        &self,
+        key: MemberKey,
+        value: &str,
+    ) -> Result<Option<Arc<Member>>> {
+        let column = key.column();
         self.config_lookup(
-            |cache| cache.members.get(&key).cloned(),
+            |cache| cache.members(key).get(value).cloned(),
             async |c| {
                 // The version and the row in one statement (a row of NULLs for no member).
                 let st = c
@@ -178,15 +184,15 @@ impl PostgresStore {
                         super::each_column(COLUMNS, |c| format!("m.{c}"))
                     ))
                     .await?;
-                let r = c.query_one(&st, &[&key.1]).await?;
+                let r = c.query_one(&st, &[&value]).await?;
                 let member = match r.try_get::<_, Option<i64>>(1)? {
-                    Some(_) => Some(row_to_member_at(&r, 1)?),
+                    Some(_) => Some(Arc::new(row_to_member_at(&r, 1)?)),
                     None => None,
                 };
                 Ok((r.try_get(0)?, member))
             },
             |cache, member| {
-                cache.members.insert(key.clone(), member);
+                cache.members_mut(key).insert(value.to_string(), member);
             },
         )
         .await

@@ -3,6 +3,7 @@ use crate::Result;
 use deadpool_postgres::GenericClient;
 use loket_core::catalogue::BillShape;
 use loket_core::{ExtraField, Product, ProductStatus, Rupiah};
+use std::sync::Arc;
 use tokio_postgres::Row;
 
 const COLUMNS: &str = "code, name, type, shape, admin, commission, biller_commission, status, province, fields, sandbox_prefix, sandbox_profile";
@@ -85,7 +86,7 @@ impl PostgresStore {
     }
 
     /// The product `code`; for a protocol request, from the config cache (crate::config).
-    pub async fn product(&self, code: &str) -> Result<Option<Product>> {
+    pub async fn product(&self, code: &str) -> Result<Option<Arc<Product>>> {
         self.config_lookup(
             |cache| cache.products.get(code).cloned(),
             async |c| {
@@ -98,7 +99,7 @@ impl PostgresStore {
                     .await?;
                 let r = c.query_one(&st, &[&code]).await?;
                 let product = match r.try_get::<_, Option<String>>(1)? {
-                    Some(_) => Some(row_to_product_at(&r, 1)?),
+                    Some(_) => Some(Arc::new(row_to_product_at(&r, 1)?)),
                     None => None,
                 };
                 Ok((r.try_get(0)?, product))

@@ -1,8 +1,10 @@
 use super::{db_err, exec, external_code, is_unique_violation, query_row, transfer, SqliteStore};
+use crate::config::MemberKey;
 use crate::ledger::Side;
 use crate::{MemberUpdate, NewMember, Result, StoreError, SANDBOX_START_BALANCE};
 use loket_core::{IpAllowlist, Member};
 use rusqlite::{params, Connection, OptionalExtension, Row};
+use std::sync::Arc;
 
 const COLUMNS: &str =
     "id, username, name, api_id, api_key, dev_api_key, secret_key, ip_allowlist, suspended, webhook_url, created_at, webhook_all";
@@ -76,17 +78,22 @@ impl SqliteStore {
         self.lookup(move |c| get_member(c, "id", &id.to_string()))
     }
 
-    pub async fn member_by(&self, column: &'static str, value: String) -> Result<Option<Member>> {
-        let key = (column, value);
-        if let Some(hit) = self.cached(|cache| cache.members.get(&key).cloned()) {
+    pub(crate) async fn member_by(
+        &self,
+        key: MemberKey,
+        value: &str,
+    ) -> Result<Option<Arc<Member>>> {
+        if let Some(hit) = self.cached(|cache| cache.members(key).get(value).cloned()) {
             return Ok(hit);
         }
         self.with_config(move |c, cache| {
-            if let Some(hit) = cache.members.get(&key) {
+            if let Some(hit) = cache.members(key).get(value) {
                 return Ok(hit.clone());
             }
-            let member = get_member(c, column, &key.1)?;
-            cache.members.insert(key, member.clone());
+            let member = get_member(c, key.column(), value)?.map(Arc::new);
+            cache
+                .members_mut(key)
+                .insert(value.to_string(), member.clone());
             Ok(member)
         })
     }

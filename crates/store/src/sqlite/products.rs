@@ -3,6 +3,7 @@ use crate::Result;
 use loket_core::catalogue::BillShape;
 use loket_core::{ExtraField, Product, ProductStatus, Rupiah};
 use rusqlite::{params, Connection, OptionalExtension, Row};
+use std::sync::Arc;
 
 const COLUMNS: &str = "code, name, type, shape, admin, commission, biller_commission, status, province, fields, sandbox_prefix, sandbox_profile";
 
@@ -70,7 +71,7 @@ impl SqliteStore {
             .await
     }
 
-    pub async fn product(&self, code: &str) -> Result<Option<Product>> {
+    pub async fn product(&self, code: &str) -> Result<Option<Arc<Product>>> {
         if let Some(hit) = self.cached(|cache| cache.products.get(code).cloned()) {
             return Ok(hit);
         }
@@ -85,7 +86,8 @@ impl SqliteStore {
                 row_to_product,
             )
             .optional()
-            .map_err(db_err)?;
+            .map_err(db_err)?
+            .map(Arc::new);
             cache.products.insert(code.to_string(), product.clone());
             Ok(product)
         })
