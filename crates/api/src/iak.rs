@@ -252,11 +252,73 @@ fn internal_error(
 /// A short list searched from the end (a repeated field: the last one counts, as in a JSON map):
 /// a request has about six fields, and building and searching a hash map cost more than the
 /// search (docs/performance.md, round 6).
-struct Fields(Vec<(String, Value)>);
+struct Fields(Vec<(FieldName, Value)>);
+
+/// A request field's name: one of the names this module asks for without an allocation, any
+/// other kept as it came (so that what a request holds does not depend on this list).
+#[derive(Debug)]
+enum FieldName {
+    Known(&'static str),
+    Other(Box<str>),
+}
+
+/// The field names of IAK's postpaid requests (a `String` for each was ~300 instructions with
+/// its allocation and free, six or more per request: docs/performance.md, round 12).
+const FIELD_NAMES: [&str; 13] = [
+    "commands",
+    "username",
+    "sign",
+    "ref_id",
+    "hp",
+    "code",
+    "tr_id",
+    "month",
+    "year",
+    "nomor_identitas",
+    "desc",
+    "status",
+    "province",
+];
+
+impl FieldName {
+    fn new(name: &str) -> FieldName {
+        match FIELD_NAMES.iter().find(|known| **known == name) {
+            Some(known) => FieldName::Known(known),
+            None => FieldName::Other(name.into()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            FieldName::Known(s) => s,
+            FieldName::Other(s) => s,
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for FieldName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<FieldName, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = FieldName;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<FieldName, E> {
+                Ok(FieldName::new(v))
+            }
+        }
+        d.deserialize_str(Visitor)
+    }
+}
 
 impl Fields {
     fn get(&self, name: &str) -> Option<&Value> {
-        self.0.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v)
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k.as_str() == name)
+            .map(|(_, v)| v)
     }
 
     /// A JSON body that must be an object; the error says what to tell the member.
@@ -282,7 +344,7 @@ impl<'de> serde::Deserialize<'de> for Fields {
                 mut map: A,
             ) -> Result<Fields, A::Error> {
                 let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(8).min(16));
-                while let Some(entry) = map.next_entry::<String, Value>()? {
+                while let Some(entry) = map.next_entry::<FieldName, Value>()? {
                     fields.push(entry);
                 }
                 Ok(Fields(fields))
@@ -481,7 +543,13 @@ async fn read_body(req: Request, limit: usize) -> Result<IakBody, Response> {
     let parsed = match format {
         Format::Json => Fields::from_json(&bytes),
         Format::Xml => parse_mp(&bytes)
-            .map(|m| Fields(m.into_iter().collect()))
+            .map(|m| {
+                Fields(
+                    m.into_iter()
+                        .map(|(k, v)| (FieldName::new(&k), v))
+                        .collect(),
+                )
+            })
             .map_err(|e| e.to_string()),
     };
     match parsed {
@@ -1084,8 +1152,7 @@ async fn receipt(
         return Err(receipt_not_found());
     };
     let product = state.store.product(&quote.code).await.map_err(store_err)?;
-    let product_name = product
-        .map_or_else(|| quote.code.clone(), |p| p.name.clone());
+    let product_name = product.map_or_else(|| quote.code.clone(), |p| p.name.clone());
     let mut d = Data::new();
     let header = format!("STRUK PEMBAYARAN {product_name}");
     let rows = [
@@ -1140,6 +1207,25 @@ mod tests {
             let e = Fields::from_json(body).err().unwrap();
             assert!(e.starts_with("malformed JSON at line 1 column "), "{e}");
         }
+    }
+
+    /// Known names are kept without an allocation, others as they came; a name with escapes
+    /// is read as its text. What `get` answers does not depend on which kind a name is.
+    #[test]
+    fn field_names_known_or_not_are_found_by_their_text() {
+        let f = Fields::from_json(
+            br#"{"username":"a","x-extra":"b","hp":"c","ref_id":"d","ref_id":"e"}"#,
+        )
+        .unwrap();
+        let names: Vec<_> = f.0.iter().map(|(k, _)| k).collect();
+        assert!(matches!(names[0], FieldName::Known("username")));
+        assert!(matches!(names[1], FieldName::Other(s) if &**s == "x-extra"));
+        assert!(matches!(names[2], FieldName::Known("hp")), "{names:?}");
+        assert_eq!(f.opt("username", false).unwrap().as_deref(), Some("a"));
+        assert_eq!(f.get("x-extra"), Some(&Value::from("b")));
+        assert_eq!(f.opt("hp", false).unwrap().as_deref(), Some("c"));
+        assert_eq!(f.opt("ref_id", false).unwrap().as_deref(), Some("e"));
+        assert_eq!(f.get("sign"), None);
     }
 
     /// The inquiry answer written from the quote is byte for byte the one built from its fields,
