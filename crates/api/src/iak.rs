@@ -282,9 +282,17 @@ const FIELD_NAMES: [&str; 13] = [
 
 impl FieldName {
     fn new(name: &str) -> FieldName {
-        match FIELD_NAMES.iter().find(|known| **known == name) {
+        match FIELD_NAMES.iter().copied().find(|&known| known == name) {
             Some(known) => FieldName::Known(known),
             None => FieldName::Other(name.into()),
+        }
+    }
+
+    /// [`FieldName::new`] for a name already owned: kept without a copy when it is not known.
+    fn from_string(name: String) -> FieldName {
+        match FIELD_NAMES.iter().copied().find(|&known| known == name) {
+            Some(known) => FieldName::Known(known),
+            None => FieldName::Other(name.into_boxed_str()),
         }
     }
 
@@ -546,7 +554,7 @@ async fn read_body(req: Request, limit: usize) -> Result<IakBody, Response> {
             .map(|m| {
                 Fields(
                     m.into_iter()
-                        .map(|(k, v)| (FieldName::new(&k), v))
+                        .map(|(k, v)| (FieldName::from_string(k), v))
                         .collect(),
                 )
             })
@@ -1214,13 +1222,14 @@ mod tests {
     #[test]
     fn field_names_known_or_not_are_found_by_their_text() {
         let f = Fields::from_json(
-            br#"{"username":"a","x-extra":"b","hp":"c","ref_id":"d","ref_id":"e"}"#,
+            br#"{"username":"a","x-extra":"b","h\u0070":"c","ref_id":"d","ref\u005fid":"e"}"#,
         )
         .unwrap();
         let names: Vec<_> = f.0.iter().map(|(k, _)| k).collect();
         assert!(matches!(names[0], FieldName::Known("username")));
         assert!(matches!(names[1], FieldName::Other(s) if &**s == "x-extra"));
         assert!(matches!(names[2], FieldName::Known("hp")), "{names:?}");
+        assert!(matches!(names[4], FieldName::Known("ref_id")), "{names:?}");
         assert_eq!(f.opt("username", false).unwrap().as_deref(), Some("a"));
         assert_eq!(f.get("x-extra"), Some(&Value::from("b")));
         assert_eq!(f.opt("hp", false).unwrap().as_deref(), Some("c"));

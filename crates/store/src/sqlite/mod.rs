@@ -235,8 +235,10 @@ fn checkpoint_loop(
         let last = store.strong_count() == 0;
         match checkpoint(&conn) {
             Ok(Some(wal)) if wal.frames >= WAL_REWIND_FRAMES => {
-                catch_up(&conn, wal.copied);
-                rewind.store(true, std::sync::atomic::Ordering::Relaxed)
+                // Not when the WAL started over meanwhile: the writer would sync twice for nothing.
+                if catch_up(&conn, wal).frames >= WAL_REWIND_FRAMES {
+                    rewind.store(true, std::sync::atomic::Ordering::Relaxed)
+                }
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
@@ -247,26 +249,38 @@ fn checkpoint_loop(
     }
 }
 
-/// Checkpoint again while the last pass still found more than [`CAUGHT_UP_FRAMES`] new frames
-/// (at most [`CATCH_UP_PASSES`] times); `copied`: the frames copied so far.
-fn catch_up(conn: &Connection, mut copied: i64) {
+/// Checkpoint again until [`caught_up`] (at most [`CATCH_UP_PASSES`] times), from the pass that
+/// found `wal`; the WAL after the last pass that ran.
+fn catch_up(conn: &Connection, mut wal: WalFrames) -> WalFrames {
     for _ in 0..CATCH_UP_PASSES {
         match checkpoint(conn) {
-            Ok(Some(wal)) => {
-                // Fewer than before: the WAL started over meanwhile, nothing is left to catch up.
-                let new = wal.copied - copied;
-                copied = wal.copied;
-                if new <= CAUGHT_UP_FRAMES {
-                    return;
+            Ok(Some(next)) => {
+                let done = caught_up(wal, next);
+                wal = next;
+                if done {
+                    break;
                 }
             }
-            Ok(None) => return,
+            // Another checkpoint is running (the writer's): it copies what is left.
+            Ok(None) => break,
             Err(e) => {
                 tracing::warn!(error = %e, "WAL checkpoint failed");
-                return;
+                break;
             }
         }
     }
+    wal
+}
+
+/// Is a catch-up done after a pass that found `next`, the pass before having found `before`?
+/// Yes when the pass copied at most [`CAUGHT_UP_FRAMES`] new frames (about what arrived while
+/// it ran, so about what the writer will be left with) and left at most as many behind (a
+/// reader's snapshot can hold a pass back), or when the WAL started over in between.
+fn caught_up(before: WalFrames, next: WalFrames) -> bool {
+    let restarted = next.copied < before.copied || next.frames < before.frames;
+    let new = next.copied - before.copied;
+    let behind = next.frames - next.copied;
+    restarted || (new <= CAUGHT_UP_FRAMES && behind <= CAUGHT_UP_FRAMES)
 }
 
 /// The WAL after a checkpoint.
@@ -911,7 +925,8 @@ mod tests {
         );
         reader.execute_batch("COMMIT").unwrap();
 
-        catch_up(&checkpointer, first.copied);
+        let last = catch_up(&checkpointer, first);
+        assert_eq!(last.copied, last.frames, "{last:?}");
         // Every frame copied: the writer's next transaction starts the WAL over (the rewind).
         append(&writer, 1);
         let after = checkpoint(&checkpointer).unwrap().unwrap();
@@ -919,5 +934,24 @@ mod tests {
             after.frames < 8,
             "the WAL did not start over: {first:?}, then {after:?}"
         );
+    }
+
+    fn wal(frames: i64, copied: i64) -> WalFrames {
+        WalFrames { frames, copied }
+    }
+
+    #[test]
+    fn a_catch_up_ends_when_a_pass_found_little_new_and_left_little_behind() {
+        // The writer appended 3,000 frames during the last pass: go on.
+        assert!(!caught_up(wal(9_000, 9_000), wal(12_000, 12_000)));
+        // 40 new frames, all copied: done.
+        assert!(caught_up(wal(9_000, 9_000), wal(9_040, 9_040)));
+        // Few new frames copied, but a reader held 2,000 back: go on.
+        assert!(!caught_up(wal(9_000, 7_000), wal(9_050, 7_010)));
+        // A pass that copied nothing new while nothing is behind: done.
+        assert!(caught_up(wal(9_000, 9_000), wal(9_000, 9_000)));
+        // The WAL started over between the passes: nothing of the old one is left to copy.
+        assert!(caught_up(wal(9_000, 9_000), wal(300, 300)));
+        assert!(caught_up(wal(9_000, 8_000), wal(9_000, 120)));
     }
 }
