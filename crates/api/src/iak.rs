@@ -281,16 +281,18 @@ const FIELD_NAMES: [&str; 13] = [
 ];
 
 impl FieldName {
+    /// The protocol's own spelling of `name`, when it is one of [`FIELD_NAMES`].
+    fn known(name: &str) -> Option<&'static str> {
+        FIELD_NAMES.iter().copied().find(|&known| known == name)
+    }
+
     fn new(name: &str) -> FieldName {
-        match FIELD_NAMES.iter().copied().find(|&known| known == name) {
-            Some(known) => FieldName::Known(known),
-            None => FieldName::Other(name.into()),
-        }
+        FieldName::known(name).map_or_else(|| FieldName::Other(name.into()), FieldName::Known)
     }
 
     /// [`FieldName::new`] for a name already owned: kept without a copy when it is not known.
     fn from_string(name: String) -> FieldName {
-        match FIELD_NAMES.iter().copied().find(|&known| known == name) {
+        match FieldName::known(&name) {
             Some(known) => FieldName::Known(known),
             None => FieldName::Other(name.into_boxed_str()),
         }

@@ -54,16 +54,15 @@ impl<'c> Writer<'c> {
         }
     }
 
-    /// Run `f` with the quote INSERT (`sql`), prepared on first use and kept.
+    /// Run `f` with the quote INSERT ([`quotes::QUOTE_INSERT`]), prepared on first use and kept.
     pub(crate) fn with_quote_insert<T>(
         &self,
-        sql: &str,
         f: impl FnOnce(&mut rusqlite::Statement<'c>) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<T> {
         let mut slot = self.quote_insert.borrow_mut();
         let st = match slot.as_mut() {
             Some(st) => st,
-            None => slot.insert(self.conn.prepare(sql)?),
+            None => slot.insert(self.conn.prepare(quotes::QUOTE_INSERT)?),
         };
         f(st)
     }
@@ -205,8 +204,8 @@ const WAL_SIZE_LIMIT: i64 = 64 << 20;
 /// Catch-up passes at most before the writer is asked to rewind (see [`checkpoint_loop`]).
 const CATCH_UP_PASSES: usize = 8;
 
-/// A catch-up pass that copied at most this many frames ends the catch-up: what the writer is
-/// left to copy is about as much again.
+/// A catch-up pass that copied at most this many new frames and left at most as many behind ends
+/// the catch-up ([`caught_up`]): what the writer is left to copy is about as much again.
 const CAUGHT_UP_FRAMES: i64 = 64;
 
 /// Checkpoint the WAL (PASSIVE: never waits for the writer or readers, copies what it can) until
@@ -220,8 +219,8 @@ const CAUGHT_UP_FRAMES: i64 = 64;
 /// between two batches, when nothing else can append; its next transaction then rewinds.
 ///
 /// Every write waits while the writer copies, so before asking, the checkpointer catches up: it
-/// copies again what arrived during its last pass, until a pass finds little
-/// ([`CAUGHT_UP_FRAMES`]). The writer is then left with a few frames and two fsyncs, not a whole
+/// copies again what arrived during its last pass, until a pass finds little and leaves little
+/// behind ([`caught_up`]). The writer is then left with a few frames and two fsyncs, not a whole
 /// pass's frames (with passes every 100 ms and no catch-up: 4-5 ms at the median, up to 18 ms,
 /// twice a second at 15,000 inquiries/s; now 1-3 ms, at most 5.6; docs/performance.md, round 12).
 fn checkpoint_loop(

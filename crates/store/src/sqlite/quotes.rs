@@ -53,6 +53,9 @@ pub(crate) fn get_quote(c: &Connection, tr_id: i64) -> Result<Option<Quote>> {
     .map_err(db_err)
 }
 
+/// The quote's INSERT, which the writer keeps prepared ([`super::Writer::with_quote_insert`]).
+pub(super) const QUOTE_INSERT: &str = "INSERT INTO quotes (member_id, mode, protocol, ref_id, code, hp, name, period, nominal, admin, price, selling_price, cost, sheets, desc_json, paid_desc_json, biller, biller_ref, scenario, noref, created_at, expires_at, upstream_code, upstream_ref_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)";
+
 impl SqliteStore {
     pub async fn quote_by_ref(
         &self,
@@ -103,9 +106,8 @@ impl SqliteStore {
         };
         // One INSERT: a failed one leaves nothing behind.
         self.write_statement(move |w| {
-            let r = w.with_quote_insert(
-                "INSERT INTO quotes (member_id, mode, protocol, ref_id, code, hp, name, period, nominal, admin, price, selling_price, cost, sheets, desc_json, paid_desc_json, biller, biller_ref, scenario, noref, created_at, expires_at, upstream_code, upstream_ref_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
-                |st| st.execute(params![
+            let r = w.with_quote_insert(|st| {
+                st.execute(params![
                     q.member_id,
                     q.mode.as_str(),
                     q.protocol.as_str(),
@@ -130,12 +132,15 @@ impl SqliteStore {
                     q.expires_at,
                     q.upstream_code,
                     q.upstream_ref_id
-                ]),
-            );
+                ])
+            });
             match r {
                 Err(e) if is_unique_violation(&e) => Err(StoreError::Duplicate("ref_id")),
                 Err(e) => Err(db_err(e)),
-                Ok(_) => Ok(Quote { tr_id: w.conn.last_insert_rowid(), ..q }),
+                Ok(_) => Ok(Quote {
+                    tr_id: w.conn.last_insert_rowid(),
+                    ..q
+                }),
             }
         })
         .await
