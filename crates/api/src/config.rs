@@ -191,6 +191,10 @@ pub struct LimitsConfig {
     pub listen_backlog: u32,
     /// Most requests in flight on one HTTP/2 (h2c) client connection.
     pub http2_max_streams: u32,
+    /// New connections served at once until each first waits (for more bytes, the database or
+    /// an upstream); further new connections take turns by peer address (docs/performance.md,
+    /// round 13). Requests on connections already past their first run never wait for this.
+    pub first_runs: usize,
 }
 
 impl LimitsConfig {
@@ -199,6 +203,7 @@ impl LimitsConfig {
         crate::server::ServerOptions {
             max_connections: self.max_connections,
             http2_max_streams: self.http2_max_streams,
+            first_runs: self.first_runs,
         }
     }
 }
@@ -253,6 +258,7 @@ impl Default for LimitsConfig {
             max_connections: server.max_connections,
             listen_backlog: 4096,
             http2_max_streams: server.http2_max_streams,
+            first_runs: server.first_runs,
         }
     }
 }

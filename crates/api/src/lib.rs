@@ -5,6 +5,7 @@
 //! failure gets RC 91 without detail (the detail goes to the log, never a secret); unknown paths
 //! get RC 117 with 404.
 
+pub mod admission;
 pub mod config;
 pub mod gateway;
 pub mod iak;

@@ -3,10 +3,11 @@
 //! few connections. Bounded: at most `max_connections` connections at once (more wait in the
 //! listen backlog), at most `http2_max_streams` requests in flight per HTTP/2 connection.
 
+use crate::admission::{Admission, FirstRun};
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::future::Future;
 use std::io;
@@ -23,6 +24,9 @@ pub struct ServerOptions {
     pub max_connections: usize,
     /// Most requests in flight on one HTTP/2 connection (`SETTINGS_MAX_CONCURRENT_STREAMS`).
     pub http2_max_streams: u32,
+    /// New connections' first runs at once (`crate::admission`): the rest wait, taking turns
+    /// by peer address.
+    pub first_runs: usize,
 }
 
 impl Default for ServerOptions {
@@ -30,6 +34,7 @@ impl Default for ServerOptions {
         ServerOptions {
             max_connections: 16_384,
             http2_max_streams: 10_000,
+            first_runs: 8,
         }
     }
 }
@@ -78,10 +83,11 @@ pub async fn serve_router(
     // into it): with 10,000 payments waiting on a slow upstream, 8 KiB each was ~40 MiB resident.
     // Larger requests still work: the buffer doubles while reads fill it, up to the 8 KiB above.
     h1.read_buf_initial_size(1024);
-    let mut h2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-    h2.max_concurrent_streams(opts.http2_max_streams.max(1));
-    let builders = Arc::new((h1, h2));
+    let h1 = Arc::new(h1);
     let slots = Arc::new(Semaphore::new(opts.max_connections.max(1)));
+    let admission = Admission::new(opts.first_runs);
+    let main = tokio::runtime::Handle::current();
+    let doorman = Doorman::start()?;
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -113,31 +119,139 @@ pub async fn serve_router(
             req.extensions_mut().insert(ConnectInfo(remote));
             router.clone().call(req)
         });
-        let builders = builders.clone();
+        let h1 = h1.clone();
         let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            // An idle connection is this small future until its first bytes arrive; then the
-            // HTTP/1.1 connection inline, or HTTP/2's (larger, rarer) boxed.
+        let admission = admission.clone();
+        let main = main.clone();
+        let doorman_handle = doorman.handle.clone();
+        let http2_max_streams = opts.http2_max_streams.max(1);
+        // The connection waits for its first bytes and its turn on the doorman's thread, then
+        // is served here (see `Doorman`).
+        let Ok(stream) = stream.into_std() else {
+            continue;
+        };
+        doorman.handle.spawn(async move {
+            let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
+                return;
+            };
+            // An idle connection is this small future until its first bytes arrive.
             let Ok(h2c) = starts_with_h2_preface(&stream).await else {
                 return;
             };
-            let io = TokioIo::new(stream);
-            let served = if h2c {
-                Box::pin(watcher.watch(builders.1.serve_connection(io, service))).await
-            } else {
-                watcher
-                    .watch(builders.0.serve_connection(io, service))
-                    .await
+            let turn = admission.turn(remote.ip()).await;
+            let Ok(stream) = stream.into_std() else {
+                return;
             };
-            if let Err(e) = served {
-                tracing::trace!(error = %e, "connection ended with an error");
-            }
-            drop(slot);
+            main.spawn(async move {
+                let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
+                    return;
+                };
+                // Its first run with its turn (`crate::admission`); the HTTP/1.1 connection
+                // inline, HTTP/2's (larger, rarer) boxed.
+                let io = TokioIo::new(stream);
+                let served = if h2c {
+                    // Each stream is new work too: it takes a turn the same way.
+                    let mut h2 = hyper::server::conn::http2::Builder::new(StreamExecutor {
+                        doorman: doorman_handle,
+                        main: tokio::runtime::Handle::current(),
+                        admission,
+                        peer: remote.ip(),
+                    });
+                    h2.max_concurrent_streams(http2_max_streams);
+                    Box::pin(FirstRun::new(
+                        watcher.watch(h2.serve_connection(io, service)),
+                        turn,
+                    ))
+                    .await
+                } else {
+                    FirstRun::new(watcher.watch(h1.serve_connection(io, service)), turn).await
+                };
+                if let Err(e) = served {
+                    tracing::trace!(error = %e, "connection ended with an error");
+                }
+                drop(slot);
+            });
         });
     }
+    // Connections still waiting for their first bytes or a turn are closed; those being served
+    // finish their requests.
+    doorman.shutdown();
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// A thread of its own where new connections wait for their first bytes and for their turn
+/// (`crate::admission`) before the runtime serving requests takes them.
+///
+/// Why a thread: 10,000 connections that send at once are 10,000 tasks woken together. On the
+/// serving runtime those wake-ups (cheap each: a peek, a place in the queue for a turn) filled the
+/// run queues, and every other task woken from outside the runtime (a request whose database
+/// write had committed: the SQLite writer wakes it from its thread) waited behind all of them in
+/// the runtime's shared queue: up to 77 ms measured (docs/performance.md, round 13). Here they wake
+/// on the doorman's thread; the serving runtime gets them one turn at a time. Each connection is
+/// moved between the two event loops once (deregistered and registered again: two `epoll_ctl`s
+/// each way), which a keep-alive connection pays once.
+struct Doorman {
+    runtime: Option<tokio::runtime::Runtime>,
+    /// Spawning after the shutdown drops the task (its connection is closed).
+    handle: tokio::runtime::Handle,
+}
+
+impl Doorman {
+    fn start() -> io::Result<Doorman> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("loket-doorman")
+            .enable_io()
+            .enable_time()
+            .build()?;
+        Ok(Doorman {
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
+        })
+    }
+
+    /// Stop at once, dropping the connections still waiting (callable from async code).
+    fn shutdown(mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Drop for Doorman {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Runs an h2c connection's streams: each waits on the doorman for a turn by the connection's
+/// peer address, then runs on the serving runtime, its turn given back when it first waits. 10,000
+/// payments as streams of 100 connections are otherwise 10,000 tasks spawned at once on the
+/// serving runtime, with the same effect as 10,000 connections (see [`Doorman`]).
+#[derive(Clone)]
+struct StreamExecutor {
+    doorman: tokio::runtime::Handle,
+    main: tokio::runtime::Handle,
+    admission: Arc<Admission>,
+    peer: std::net::IpAddr,
+}
+
+impl<F> hyper::rt::Executor<F> for StreamExecutor
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, stream: F) {
+        let (main, admission, peer) = (self.main.clone(), self.admission.clone(), self.peer);
+        self.doorman.spawn(async move {
+            let turn = admission.turn(peer).await;
+            main.spawn(FirstRun::new(stream, turn));
+        });
+    }
 }
 
 /// What a client speaking HTTP/2 with prior knowledge (h2c) sends first.

@@ -1,6 +1,7 @@
 //! HTTP/1.1 framing over a raw socket: requests larger than a connection's first read buffer
 //! (1 KiB, vendor/README.md), keep-alive connections whose requests change size, pipelined
-//! requests, and the 8 KiB limit on a request's head.
+//! requests, the 8 KiB limit on a request's head, and the turns new connections take for their
+//! first run (loket_api::admission).
 
 use crate::helpers::*;
 use loket_client::iak::InquiryParams;
@@ -184,5 +185,94 @@ async fn a_head_that_does_not_fit_in_8_kib_is_refused_with_431_and_nothing_is_st
     let a = conn.answer().await;
     assert_eq!(a.status, 431, "{}", a.head);
     app.assert_nothing_stored(&m, &p.ref_id).await;
+    app.assert_alive().await;
+}
+
+/// A server whose new connections get one turn at a time for their first run
+/// (`limits.first_runs`, loket_api::admission).
+async fn spawn_app_one_turn() -> TestApp {
+    let mut config = loket_api::Config::default();
+    config.limits.first_runs = 1;
+    spawn_app_with(config).await
+}
+
+/// A connection from `local` (a loopback address: another client machine).
+async fn connect_from(app: &TestApp, local: std::net::Ipv4Addr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind(std::net::SocketAddr::from((local, 0)))
+        .expect("bind a loopback address");
+    let addr = app
+        .base_url
+        .trim_start_matches("http://")
+        .parse()
+        .expect("the server's address");
+    socket.connect(addr).await.expect("connect")
+}
+
+#[each_backend]
+async fn a_connection_that_sent_half_a_request_does_not_keep_the_turn_of_new_connections() {
+    let app = spawn_app_one_turn().await;
+    let m = app.create_member("081200000904").await;
+    // The first connection sends half a request head and stops: its first run ends waiting for
+    // the rest, and the one turn goes back.
+    let p = params("PGAS", "0110010000");
+    let req = request(&app, &inquiry_body(&app, &m, &p, 0), 0);
+    let (first, rest) = req.split_at(40);
+    let mut slow = Reader::new(connect(&app).await);
+    slow.stream.write_all(first).await.expect("write");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // New connections are served meanwhile, one after the other.
+    for i in 0..3 {
+        let q = params("PGAS", "0110010000");
+        let mut conn = Reader::new(connect(&app).await);
+        conn.stream
+            .write_all(&request(&app, &inquiry_body(&app, &m, &q, 0), 0))
+            .await
+            .expect("write");
+        assert_inquiry_ok(&conn.answer().await, &format!("new connection {i}"));
+    }
+    // And the slow one is answered once its request is whole.
+    slow.stream.write_all(rest).await.expect("write");
+    assert_inquiry_ok(&slow.answer().await, "the connection that paused");
+    assert!(app
+        .quote(&m, loket_core::Mode::Sandbox, &p.ref_id)
+        .await
+        .is_some());
+}
+
+#[each_backend]
+async fn a_burst_of_new_connections_from_two_addresses_is_answered_in_full_with_one_turn() {
+    let app = spawn_app_one_turn().await;
+    let m = app.create_member("081200000905").await;
+    // 40 connections from 127.0.0.1 and 10 from 127.0.0.2 send their requests at once; with one
+    // turn, each turn is handed on to the next waiter until all are answered.
+    let mut conns = Vec::new();
+    for i in 0..50u8 {
+        let local = if i % 5 == 4 {
+            std::net::Ipv4Addr::new(127, 0, 0, 2)
+        } else {
+            std::net::Ipv4Addr::LOCALHOST
+        };
+        let p = params("PGAS", "0110010000");
+        let bytes = request(&app, &inquiry_body(&app, &m, &p, 0), 0);
+        conns.push((
+            Reader::new(connect_from(&app, local).await),
+            bytes,
+            p,
+            local,
+        ));
+    }
+    for (conn, bytes, _, _) in conns.iter_mut() {
+        conn.stream.write_all(bytes).await.expect("write");
+    }
+    for (mut conn, _, p, local) in conns {
+        let a = conn.answer().await;
+        assert_inquiry_ok(&a, &format!("{} from {local}", p.ref_id));
+        assert!(app
+            .quote(&m, loket_core::Mode::Sandbox, &p.ref_id)
+            .await
+            .is_some());
+    }
     app.assert_alive().await;
 }
