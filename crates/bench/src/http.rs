@@ -30,7 +30,14 @@ pub struct Answer {
 impl HttpClient {
     /// A client keeping up to `pool` idle connections (size it to the concurrency).
     pub fn new(pool: usize) -> HttpClient {
+        HttpClient::from_address(pool, None)
+    }
+
+    /// The same, its connections leaving from `local` (a client machine of its own: another
+    /// loopback address, 127.0.0.2 and on, for another member).
+    pub fn from_address(pool: usize, local: Option<std::net::IpAddr>) -> HttpClient {
         let mut connector = HttpConnector::new();
+        connector.set_local_address(local);
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(10)));
         let inner = Client::builder(TokioExecutor::new())

@@ -72,6 +72,10 @@ enum Command {
         /// HTTP/1.1 connection per payment).
         #[arg(long)]
         member_h2c: Option<usize>,
+        /// The other member connects from the paying member's address (127.0.0.1) instead of
+        /// an address of its own (127.0.0.2).
+        #[arg(long)]
+        other_same_address: bool,
     },
     /// Payments through two loket instances on one PostgreSQL database (run-all's PostgreSQL
     /// scenario alone).
@@ -167,13 +171,13 @@ struct PgPayArgs {
 #[derive(Args)]
 struct HintArgs {
     /// Closed loops prepare this many inquiries per second of the run.
-    #[arg(long, default_value_t = 40_000.0)]
+    #[arg(long, default_value_t = scenarios::INQUIRY_RATE_HINT)]
     inquiry_rate_hint: f64,
     /// Closed loops prepare this many payment pairs per second of the run.
-    #[arg(long, default_value_t = 20_000.0)]
+    #[arg(long, default_value_t = scenarios::PAY_RATE_HINT)]
     pay_rate_hint: f64,
     /// Closed loops prepare this many isikuota inquiries per second of the run.
-    #[arg(long, default_value_t = 30_000.0)]
+    #[arg(long, default_value_t = scenarios::ISIKUOTA_RATE_HINT)]
     isikuota_rate_hint: f64,
 }
 
@@ -386,13 +390,16 @@ async fn run(cli: Cli) -> Result<(), String> {
             inquiry_rate,
             pay_delay_ms,
             member_h2c,
+            other_same_address,
         } => {
             let mut opts = Options::new(loket, exe(), false);
+            let defaults = SlowOptions::default();
             opts.slow = SlowOptions {
                 payments,
                 inquiry_rate,
                 member_h2c,
-                ..SlowOptions::default()
+                other_address: defaults.other_address.filter(|_| !other_same_address),
+                ..defaults
             };
             opts.pay_delay = Duration::from_millis(pay_delay_ms);
             let slow_opts = opts.slow.clone();

@@ -34,6 +34,11 @@ pub struct SlowOptions {
     /// How the paying member reaches loket: `None`, one HTTP/1.1 connection per payment;
     /// `Some(n)`, `n` h2c connections with the payments spread over them as streams.
     pub member_h2c: Option<usize>,
+    /// The loopback address the other member's connections leave from, when the server is on
+    /// loopback: another shop is another machine, with an address of its own (loket takes new
+    /// connections' first requests in turns by peer address: docs/performance.md, round 13).
+    /// `None`: the paying member's address, 127.0.0.1, as if both were one client machine.
+    pub other_address: Option<std::net::IpAddr>,
 }
 
 impl Default for SlowOptions {
@@ -44,6 +49,7 @@ impl Default for SlowOptions {
             setup_concurrency: 64,
             number: "0110019999".into(),
             member_h2c: None,
+            other_address: Some(std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2))),
         }
     }
 }
@@ -53,6 +59,9 @@ pub struct SlowResult {
     pub payments: usize,
     /// How the payments reached loket, e.g. "10000 HTTP/1.1 connections (one per payment)".
     pub member_connections: String,
+    /// Where the other member's connections came from, e.g. "127.0.0.2 (the paying member:
+    /// 127.0.0.1)".
+    pub other_member_address: String,
     pub paid: u64,
     pub pay_errors: BTreeMap<String, u64>,
     /// Latency of each payment (the upstream's delay included).
@@ -165,6 +174,13 @@ pub async fn run_slow(
     let uri = endpoint(base, IAK_PATH)?;
     let tag = crate::flows::run_tag();
     let mut notes = Vec::new();
+    // Only towards a server on IPv4 loopback can the other member leave from another loopback
+    // address.
+    let on_loopback = uri
+        .host()
+        .and_then(|h| h.parse::<std::net::Ipv4Addr>().ok())
+        .is_some_and(|ip| ip.is_loopback());
+    let other_address = opts.other_address.filter(|_| on_loopback);
 
     // A probe: the live path must work at all before 10,000 inquiries are spent on it.
     let probe_client = HttpClient::new(4);
@@ -293,7 +309,7 @@ pub async fn run_slow(
                 run_load(
                     "sandbox inquiries of another member during the burst",
                     other_flow,
-                    HttpClient::new(256),
+                    HttpClient::from_address(256, other_address),
                     &inquiry_spec,
                 )
                 .await
@@ -390,6 +406,10 @@ pub async fn run_slow(
     Ok(SlowResult {
         payments: opts.payments,
         member_connections,
+        other_member_address: match other_address {
+            Some(ip) => format!("{ip} (the paying member: 127.0.0.1)"),
+            None => "the paying member's address".into(),
+        },
         paid,
         pay_errors,
         pay_latency: Summary::of(&hist),
