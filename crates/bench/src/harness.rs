@@ -19,6 +19,27 @@ use std::time::{Duration, Instant};
 /// Extra sandbox balance of each payment member: enough for millions of payments.
 const SANDBOX_DEPOSIT: i64 = 10_000_000_000_000;
 
+/// The throughput scenarios' further closed loops (beyond `--concurrency`). A server that answers
+/// only after its write is durable keeps gaining with more connections in flight (more answers per
+/// fsync cycle): loket's inquiries measured 5% more at 512 connections than at 256 in
+/// side-by-side runs on 2026-12-03, while the axum baseline peaks by 64 (docs/performance.md,
+/// rounds 11 and 13).
+pub const CEILING_CONCURRENCY: [usize; 2] = [256, 512];
+
+/// `concurrency`, then each larger count of `ceiling`, ascending, once each.
+pub fn closed_counts(concurrency: usize, ceiling: &[usize]) -> Vec<usize> {
+    let mut counts = vec![concurrency];
+    let mut more: Vec<usize> = ceiling
+        .iter()
+        .copied()
+        .filter(|&c| c > concurrency)
+        .collect();
+    more.sort_unstable();
+    more.dedup();
+    counts.extend(more);
+    counts
+}
+
 #[derive(Debug, Clone)]
 pub struct Options {
     /// The release `loket` binary.
@@ -28,9 +49,9 @@ pub struct Options {
     pub quick: bool,
     pub concurrency: usize,
     /// The throughput scenarios (inquiries, the axum baseline, payments) also run a closed loop
-    /// at this many connections when it is larger than `concurrency`; each server's maximum is
-    /// the better of the two (docs/performance.md, "Round 11"). 0: off.
-    pub ceiling_concurrency: usize,
+    /// at each of these counts that is larger than `concurrency` ([`CEILING_CONCURRENCY`]); each
+    /// server's maximum is the best of them (docs/performance.md, rounds 11 and 13).
+    pub ceiling_concurrency: Vec<usize>,
     pub warmup: Duration,
     pub duration: Duration,
     /// Each SQLite batch size runs this long.
@@ -76,7 +97,7 @@ impl Options {
             exe,
             quick,
             concurrency: 64,
-            ceiling_concurrency: 256,
+            ceiling_concurrency: CEILING_CONCURRENCY.to_vec(),
             warmup,
             duration,
             sqlite_per_batch: per_batch,
@@ -98,11 +119,7 @@ impl Options {
 
     /// The connection counts of the throughput scenarios' closed loops, smallest first.
     pub fn closed_counts(&self) -> Vec<usize> {
-        let mut counts = vec![self.concurrency];
-        if self.ceiling_concurrency > self.concurrency {
-            counts.push(self.ceiling_concurrency);
-        }
-        counts
+        closed_counts(self.concurrency, &self.ceiling_concurrency)
     }
 
     pub fn closed_at(&self, concurrency: usize) -> LoadSpec {
@@ -639,7 +656,7 @@ pub async fn run_all(opts: Options) -> Result<Report, String> {
     report.quick = opts.quick;
     report.command = opts.command.clone();
     report.concurrency = opts.concurrency;
-    report.ceiling_concurrency = opts.ceiling_concurrency;
+    report.ceiling_concurrency = opts.ceiling_concurrency.clone();
     let h = Harness::new(opts)?;
 
     h.say("SQLite ceiling (batches of 1, 16, 64, 256 rows)");
@@ -830,7 +847,7 @@ async fn settle() {
 
 #[cfg(test)]
 mod tests {
-    use super::best_of;
+    use super::{best_of, closed_counts};
     use crate::report::{Outcome, Report};
     use crate::stats::LoadResult;
 
@@ -871,10 +888,21 @@ mod tests {
     }
 
     #[test]
+    fn the_closed_loop_counts_are_the_base_then_larger_ceilings_once_each() {
+        assert_eq!(closed_counts(64, &[256, 512]), vec![64, 256, 512]);
+        assert_eq!(
+            closed_counts(64, &[512, 256, 512, 64, 32]),
+            vec![64, 256, 512]
+        );
+        assert_eq!(closed_counts(64, &[0]), vec![64]);
+        assert_eq!(closed_counts(300, &[256, 512]), vec![300, 512]);
+    }
+
+    #[test]
     fn the_inquiry_goal_compares_maxima_and_shows_each_count() {
         let mut report = Report::new("d".into(), "s".into(), "c".into(), crate::machine::detect());
         report.concurrency = 64;
-        report.ceiling_concurrency = 256;
+        report.ceiling_concurrency = vec![256];
         report.inquiry_runs = vec![
             run("closed loop, 64 connections", 300.0, 0),
             run("closed loop, 256 connections", 400.0, 0),

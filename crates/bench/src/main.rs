@@ -114,10 +114,11 @@ struct RunAllArgs {
     /// Connections of the closed loops.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
-    /// Inquiries, the axum baseline and payments also run a closed loop at this many
-    /// connections (when larger than --concurrency; 0: off); each one's throughput is the better.
-    #[arg(long, default_value_t = 256)]
-    ceiling_concurrency: usize,
+    /// Inquiries, the axum baseline and payments also run closed loops at these many
+    /// connections (a comma-separated list; those larger than --concurrency; 0: none); each
+    /// one's throughput is the best.
+    #[arg(long, value_delimiter = ',', default_values_t = harness::CEILING_CONCURRENCY)]
+    ceiling_concurrency: Vec<usize>,
     /// Measured seconds per scenario (default 20, quick 3).
     #[arg(long)]
     duration: Option<f64>,

@@ -26,7 +26,7 @@ pub struct Report {
     pub wall_secs: f64,
     pub concurrency: usize,
     /// The throughput scenarios' second closed loop (0: none).
-    pub ceiling_concurrency: usize,
+    pub ceiling_concurrency: Vec<usize>,
     /// Sandbox IAK inquiries, closed loop (their maximum: the best of `inquiry_runs`).
     pub inquiry: Outcome<LoadResult>,
     /// Every closed loop of the inquiries, one per connection count (empty: only `inquiry`).
@@ -66,7 +66,7 @@ impl Report {
             command: String::new(),
             wall_secs: 0.0,
             concurrency: 0,
-            ceiling_concurrency: 0,
+            ceiling_concurrency: Vec::new(),
             inquiry: not_run(),
             inquiry_runs: Vec::new(),
             inquiry_half: not_run(),
@@ -593,13 +593,15 @@ impl Report {
             md,
             "- generator: closed loops at {} connections{}; open loops at half of each closed-loop maximum",
             self.concurrency,
-            if self.ceiling_concurrency > self.concurrency {
-                format!(
-                    " (inquiries, the axum baseline and payments also at {}: the inquiry ratio takes each server's better run; payments are judged at {})",
-                    self.ceiling_concurrency, self.concurrency
-                )
-            } else {
-                String::new()
+            match crate::harness::closed_counts(self.concurrency, &self.ceiling_concurrency)
+                .split_first()
+            {
+                Some((_, more)) if !more.is_empty() => format!(
+                    " (inquiries, the axum baseline and payments also at {}: the inquiry ratio takes each server's best run; payments are judged at {})",
+                    more.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" and "),
+                    self.concurrency
+                ),
+                _ => String::new(),
             }
         );
 
