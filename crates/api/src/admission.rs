@@ -1,18 +1,21 @@
-//! Turns for new connections' first requests, taken in rotation between peer addresses.
+//! Turns for new work (a new connection's first request, a new HTTP/2 stream), taken in rotation
+//! between peer addresses.
 //!
 //! Why: a client that opens thousands of connections and sends on all of them at once (10,000
 //! payments in flight, one connection each) makes them readable together. Served in readiness
 //! order, every other client's request that became readable after them waited for all of their
 //! reading, parsing, signature checks and ledger holds (docs/performance.md, rounds 9, 10b and 13).
-//! Here a connection's first run (from its first bytes until it first waits on anything: more
-//! bytes, the database, an upstream) needs a turn; at most `turns` first runs go at once, and a
-//! freed turn goes to the next peer address in rotation, so one address's burst is served
-//! interleaved with everybody else's new connections. Requests on connections that already
-//! served their first run take no turn: they are not held back by a burst of new connections.
+//! Here a new connection's first run (from reading its first request until it first waits on
+//! anything: more bytes, the database, an upstream) needs a turn, and so does each new h2c
+//! stream's; at most `turns` such runs go at once, and a freed turn goes to the next peer address
+//! in rotation, so one address's burst is served interleaved with everybody else's new work.
+//! Requests on an HTTP/1.1 connection after its first take no turn: they are not held back by a
+//! burst of new connections.
 //!
-//! Bounded: waiters are connections already counted by the listener's `max_connections`; a
-//! waiter costs one small channel. Behind a reverse proxy every peer is the proxy: the rotation
-//! is then first come, first served, as before.
+//! Bounded: waiting connections are counted by the listener's `max_connections`, waiting streams
+//! by their connection's `http2_max_streams` (and dropped with their connection); a waiter costs
+//! one small channel. Behind a reverse proxy every peer is the proxy: the rotation is then first
+//! come, first served. Once [`Admission::close`]d (the server is stopping), nobody waits.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -32,16 +35,19 @@ pub struct Admission {
 struct State {
     /// Turns nobody holds.
     free: usize,
-    /// Each peer's waiting connections, first come first served.
+    /// Each peer's waiters, first come first served.
     waiting: HashMap<IpAddr, VecDeque<oneshot::Sender<Turn>>>,
-    /// Peers with waiting connections, in the order their next turn comes.
+    /// Peers with waiters, in the order their next turn comes.
     rotation: VecDeque<IpAddr>,
+    /// The server is stopping: every waiter goes on without a turn.
+    closed: bool,
 }
 
 /// A held turn; dropping it hands it to the next waiter in rotation.
 #[derive(Debug)]
 pub struct Turn {
-    admission: Arc<Admission>,
+    /// `None` only for a turn that could not be delivered, on its way back (`hand_on`).
+    admission: Option<Arc<Admission>>,
 }
 
 impl Admission {
@@ -61,16 +67,24 @@ impl Admission {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Wait for a turn for a connection from `peer`. A peer waits behind its own earlier
-    /// connections and takes turns in rotation with the other peers waiting.
+    fn held(self: &Arc<Self>) -> Turn {
+        Turn {
+            admission: Some(self.clone()),
+        }
+    }
+
+    /// Wait for a turn for work from `peer`. A peer waits behind its own earlier work and takes
+    /// turns in rotation with the other peers waiting. `None`: the admission was closed (go on
+    /// without a turn).
     pub async fn turn(self: &Arc<Self>, peer: IpAddr) -> Option<Turn> {
         let rx = {
             let mut s = self.state();
+            if s.closed {
+                return None;
+            }
             if s.free > 0 && s.rotation.is_empty() {
                 s.free -= 1;
-                return Some(Turn {
-                    admission: self.clone(),
-                });
+                return Some(self.held());
             }
             let (tx, rx) = oneshot::channel();
             let queue = s.waiting.entry(peer).or_default();
@@ -80,11 +94,24 @@ impl Admission {
             }
             rx
         };
-        // An error only if the admission itself is gone (the listener stopped): go on unturned.
+        // An error when the admission was closed while waiting: go on without a turn.
         rx.await.ok()
     }
 
-    /// Give a turn back: to the next peer in rotation's oldest waiter that is still there, or to
+    /// The server is stopping: whoever waits goes on without a turn, and so does whoever asks
+    /// from now on (their request has arrived: it is served, not cut off).
+    pub fn close(&self) {
+        let waiters = {
+            let mut s = self.state();
+            s.closed = true;
+            s.rotation.clear();
+            std::mem::take(&mut s.waiting)
+        };
+        // Dropped outside the lock: each waiter's `turn` answers `None`.
+        drop(waiters);
+    }
+
+    /// Give a turn back: to the oldest waiter still there of the next peer in rotation, or to
     /// the free turns.
     fn hand_on(self: &Arc<Self>) {
         loop {
@@ -98,38 +125,44 @@ impl Admission {
                     }
                 }
             };
-            // Sent outside the lock: a turn whose receiver is gone comes back here and is
-            // offered to the next waiter (a turn sent but never received is dropped by the
-            // channel, which hands it on through `Drop`).
-            match next.send(Turn {
-                admission: self.clone(),
-            }) {
+            // Sent outside the lock. A waiter that went away between the check and the send
+            // gives the turn back here, and it goes to the next one; a turn sent but never
+            // received is dropped by the channel, which hands it on through `Drop`.
+            match next.send(self.held()) {
                 Ok(()) => return,
-                Err(turn) => std::mem::forget(turn),
+                Err(mut undelivered) => undelivered.admission = None,
             }
         }
     }
 
     #[cfg(test)]
-    fn free(&self) -> usize {
+    pub(crate) fn free(&self) -> usize {
         self.state().free
     }
 }
 
 impl State {
+    /// The next waiter still waiting: the oldest live one of the next peer in rotation (a peer
+    /// whose oldest waiters went away does not lose its round to them).
     fn next_waiter(&mut self) -> Option<oneshot::Sender<Turn>> {
         while let Some(peer) = self.rotation.pop_front() {
             let Some(queue) = self.waiting.get_mut(&peer) else {
                 continue;
             };
-            let next = queue.pop_front();
+            let mut next = None;
+            while let Some(tx) = queue.pop_front() {
+                if !tx.is_closed() {
+                    next = Some(tx);
+                    break;
+                }
+            }
             if queue.is_empty() {
                 self.waiting.remove(&peer);
             } else {
                 self.rotation.push_back(peer);
             }
-            if let Some(tx) = next {
-                return Some(tx);
+            if next.is_some() {
+                return next;
             }
         }
         None
@@ -138,7 +171,25 @@ impl State {
 
 impl Drop for Turn {
     fn drop(&mut self) {
-        self.admission.hand_on();
+        if let Some(admission) = self.admission.take() {
+            admission.hand_on();
+        }
+    }
+}
+
+/// The address whose turn a peer takes: itself for IPv4 (and IPv4-mapped IPv6), its /64 for IPv6
+/// (one machine usually holds a whole /64: its addresses are one client, not many).
+pub fn peer_group(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                IpAddr::V6(std::net::Ipv6Addr::from(segments))
+            }
+        },
     }
 }
 
@@ -179,8 +230,9 @@ mod tests {
         IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
     }
 
-    /// Takes turns for `peers` in order, each as soon as possible, and records who got one.
-    async fn order_of_turns(admission: &Arc<Admission>, peers: &[u8]) -> Vec<u8> {
+    /// Takes turns for `peers` in order, each as soon as possible; who got one, in order: (the
+    /// index in `peers`, the peer).
+    async fn order_of_turns(admission: &Arc<Admission>, peers: &[u8]) -> Vec<(usize, u8)> {
         let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
         let mut tasks = Vec::new();
         for (k, &p) in peers.iter().enumerate() {
@@ -201,8 +253,8 @@ mod tests {
         }
         drop(done_tx);
         let mut order = Vec::new();
-        while let Some((_, p)) = done_rx.recv().await {
-            order.push(p);
+        while let Some(got) = done_rx.recv().await {
+            order.push(got);
         }
         order
     }
@@ -212,7 +264,8 @@ mod tests {
         let admission = Admission::new(1);
         // Peer 1 queues six connections, then peer 2 two: peer 2 does not wait for all of 1's.
         let order = order_of_turns(&admission, &[1, 1, 1, 1, 1, 1, 2, 2]).await;
-        assert_eq!(order, vec![1, 1, 2, 1, 2, 1, 1, 1]);
+        let indices: Vec<usize> = order.iter().map(|&(k, _)| k).collect();
+        assert_eq!(indices, vec![0, 1, 6, 2, 7, 3, 4, 5]);
         assert_eq!(admission.free(), 1);
     }
 
@@ -220,7 +273,8 @@ mod tests {
     async fn one_peer_is_served_first_come_first_served() {
         let admission = Admission::new(2);
         let order = order_of_turns(&admission, &[7, 7, 7, 7, 7]).await;
-        assert_eq!(order, vec![7; 5]);
+        let indices: Vec<usize> = order.iter().map(|&(k, _)| k).collect();
+        assert_eq!(indices, vec![0, 1, 2, 3, 4]);
         assert_eq!(admission.free(), 2);
     }
 
@@ -262,5 +316,73 @@ mod tests {
         tx.send(5).unwrap();
         assert_eq!(run.await.unwrap(), 5);
         assert_eq!(admission.free(), 1);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn once_closed_nobody_waits_for_a_turn() {
+        let admission = Admission::new(1);
+        let held = admission.turn(ip(1)).await;
+        assert!(held.is_some());
+        let waiting = tokio::spawn({
+            let admission = admission.clone();
+            async move { admission.turn(ip(2)).await.is_none() }
+        });
+        tokio::task::yield_now().await;
+        admission.close();
+        // The waiter goes on (without a turn), and so does whoever asks later.
+        assert!(tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("the waiter went on")
+            .unwrap());
+        assert!(admission.turn(ip(3)).await.is_none());
+        drop(held);
+        assert_eq!(admission.free(), 1);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_peer_whose_oldest_waiter_went_away_keeps_its_round() {
+        let admission = Admission::new(1);
+        let held = admission.turn(ip(1)).await.unwrap();
+        let mut gone = Vec::new();
+        let mut order = Vec::new();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        // Peer 2 queues a waiter that will go away, then a live one; then peer 3 one.
+        for (k, p) in [(0, 2), (1, 2), (2, 3)] {
+            let (admission, tx) = (admission.clone(), tx.clone());
+            let task = tokio::spawn(async move {
+                let turn = admission.turn(ip(p)).await;
+                tx.send(k).unwrap();
+                drop(turn);
+            });
+            if k == 0 {
+                gone.push(task);
+            }
+            tokio::task::yield_now().await;
+        }
+        for t in gone {
+            t.abort();
+            let _ = t.await;
+        }
+        drop(held);
+        drop(tx);
+        while let Some(k) = rx.recv().await {
+            order.push(k);
+        }
+        // Peer 2's live waiter comes first: its round was not spent on the one that left.
+        assert_eq!(order, vec![1, 2]);
+        assert_eq!(admission.free(), 1);
+    }
+
+    #[test]
+    fn an_ipv6_peer_takes_turns_as_its_64_and_a_mapped_ipv4_as_itself() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(peer_group(a), peer_group(b));
+        assert_ne!(peer_group(a), peer_group(other));
+        assert_eq!(peer_group(a), "2001:db8:1:2::".parse::<IpAddr>().unwrap());
+        let mapped: IpAddr = "::ffff:10.1.2.3".parse().unwrap();
+        assert_eq!(peer_group(mapped), "10.1.2.3".parse::<IpAddr>().unwrap());
+        assert_eq!(peer_group(ip(9)), ip(9));
     }
 }

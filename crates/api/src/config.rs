@@ -191,9 +191,10 @@ pub struct LimitsConfig {
     pub listen_backlog: u32,
     /// Most requests in flight on one HTTP/2 (h2c) client connection.
     pub http2_max_streams: u32,
-    /// New connections served at once until each first waits (for more bytes, the database or
-    /// an upstream); further new connections take turns by peer address (docs/performance.md,
-    /// round 13). Requests on connections already past their first run never wait for this.
+    /// New work (a new connection's first request, a new h2c stream) run at once until each
+    /// first waits (for more bytes, the database or an upstream); the rest take turns by peer
+    /// address (`crate::admission`, docs/performance.md, round 13). Later requests on an HTTP/1.1
+    /// connection never wait for this.
     pub first_runs: usize,
 }
 

@@ -3,7 +3,7 @@
 //! few connections. Bounded: at most `max_connections` connections at once (more wait in the
 //! listen backlog), at most `http2_max_streams` requests in flight per HTTP/2 connection.
 
-use crate::admission::{Admission, FirstRun};
+use crate::admission::{peer_group, Admission, FirstRun};
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
@@ -67,6 +67,18 @@ pub async fn serve_router(
     opts: ServerOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    let admission = Admission::new(opts.first_runs);
+    serve_router_with(listener, router, opts, admission, shutdown).await
+}
+
+/// [`serve_router`] with the turns given (tests look at them).
+async fn serve_router_with(
+    listener: TcpListener,
+    router: Router,
+    opts: ServerOptions,
+    admission: Arc<Admission>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
     let mut h1 = hyper::server::conn::http1::Builder::new();
     // Half-close: while a request is in flight, hyper does not poll the connection for an early
     // EOF. That poll reserved a second read buffer per connection (the first one is still
@@ -85,9 +97,9 @@ pub async fn serve_router(
     h1.read_buf_initial_size(1024);
     let h1 = Arc::new(h1);
     let slots = Arc::new(Semaphore::new(opts.max_connections.max(1)));
-    let admission = Admission::new(opts.first_runs);
     let main = tokio::runtime::Handle::current();
     let doorman = Doorman::start()?;
+    let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -124,6 +136,7 @@ pub async fn serve_router(
         let admission = admission.clone();
         let main = main.clone();
         let doorman_handle = doorman.handle.clone();
+        let mut stopping = stopping_rx.clone();
         let http2_max_streams = opts.http2_max_streams.max(1);
         // The connection waits for its first bytes and its turn on the doorman's thread, then
         // is served here (see `Doorman`).
@@ -134,11 +147,16 @@ pub async fn serve_router(
             let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
                 return;
             };
-            // An idle connection is this small future until its first bytes arrive.
-            let Ok(h2c) = starts_with_h2_preface(&stream).await else {
-                return;
+            // An idle connection is this small future until its first bytes arrive; one that
+            // has sent nothing when the server stops is closed.
+            let h2c = tokio::select! {
+                h2c = starts_with_h2_preface(&stream) => match h2c {
+                    Ok(h2c) => h2c,
+                    Err(_) => return,
+                },
+                _ = stopping.wait_for(|stopping| *stopping) => return,
             };
-            let turn = admission.turn(remote.ip()).await;
+            let turn = admission.turn(peer_group(remote.ip())).await;
             let Ok(stream) = stream.into_std() else {
                 return;
             };
@@ -146,23 +164,35 @@ pub async fn serve_router(
                 let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
                     return;
                 };
+                // Registered anew, the socket's readiness is not known yet: wait for it with the
+                // turn held (the bytes are there: one turn of the event loop), so that the first
+                // poll below reads and handles the request instead of giving the turn back at
+                // once.
+                if stream.readable().await.is_err() {
+                    return;
+                }
                 // Its first run with its turn (`crate::admission`); the HTTP/1.1 connection
                 // inline, HTTP/2's (larger, rarer) boxed.
                 let io = TokioIo::new(stream);
                 let served = if h2c {
-                    // Each stream is new work too: it takes a turn the same way.
+                    // Each stream is new work too: it takes a turn the same way, and the ones
+                    // still waiting are dropped with the connection (`gone`).
+                    let (gone, connection) = tokio::sync::watch::channel(());
                     let mut h2 = hyper::server::conn::http2::Builder::new(StreamExecutor {
                         doorman: doorman_handle,
                         main: tokio::runtime::Handle::current(),
                         admission,
-                        peer: remote.ip(),
+                        peer: peer_group(remote.ip()),
+                        connection,
                     });
                     h2.max_concurrent_streams(http2_max_streams);
-                    Box::pin(FirstRun::new(
+                    let served = Box::pin(FirstRun::new(
                         watcher.watch(h2.serve_connection(io, service)),
                         turn,
                     ))
-                    .await
+                    .await;
+                    drop(gone);
+                    served
                 } else {
                     FirstRun::new(watcher.watch(h1.serve_connection(io, service)), turn).await
                 };
@@ -173,11 +203,15 @@ pub async fn serve_router(
             });
         });
     }
-    // Connections still waiting for their first bytes or a turn are closed; those being served
-    // finish their requests.
-    doorman.shutdown();
+    // Stopping: connections that have sent nothing are closed, whatever waits for a turn goes on
+    // without one (its request has arrived: it is answered), and those being served finish
+    // their requests. The doorman stops last: streams of connections still being served may
+    // pass through it until then.
+    let _ = stopping_tx.send(true);
+    admission.close();
     drop(listener);
     graceful.shutdown().await;
+    doorman.shutdown();
     Ok(())
 }
 
@@ -189,7 +223,7 @@ pub async fn serve_router(
 /// run queues, and every other task woken from outside the runtime (a request whose database
 /// write had committed: the SQLite writer wakes it from its thread) waited behind all of them in
 /// the runtime's shared queue: up to 77 ms measured (docs/performance.md, round 13). Here they wake
-/// on the doorman's thread; the serving runtime gets them one turn at a time. Each connection is
+/// on the doorman's thread; the serving runtime gets them `first_runs` at a time. Each connection is
 /// moved between the two event loops once (deregistered and registered again: two `epoll_ctl`s
 /// each way), which a keep-alive connection pays once.
 struct Doorman {
@@ -238,6 +272,8 @@ struct StreamExecutor {
     main: tokio::runtime::Handle,
     admission: Arc<Admission>,
     peer: std::net::IpAddr,
+    /// Closed when the connection ends: its streams still waiting for a turn are dropped.
+    connection: tokio::sync::watch::Receiver<()>,
 }
 
 impl<F> hyper::rt::Executor<F> for StreamExecutor
@@ -247,9 +283,15 @@ where
 {
     fn execute(&self, stream: F) {
         let (main, admission, peer) = (self.main.clone(), self.admission.clone(), self.peer);
+        let mut connection = self.connection.clone();
         self.doorman.spawn(async move {
-            let turn = admission.turn(peer).await;
-            main.spawn(FirstRun::new(stream, turn));
+            tokio::select! {
+                turn = admission.turn(peer) => {
+                    main.spawn(FirstRun::new(stream, turn));
+                }
+                // Only an error (the connection's end) finishes this: nothing is ever sent.
+                _ = connection.changed() => {}
+            }
         });
     }
 }
@@ -303,4 +345,62 @@ fn is_connection_error(e: &io::Error) -> bool {
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::ConnectionReset
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+
+    /// A server with one turn whose handler answers how many turns are free while it runs.
+    async fn turns_server() -> (String, tokio::sync::oneshot::Sender<()>) {
+        let admission = Admission::new(1);
+        let seen = admission.clone();
+        let router = Router::new().route(
+            "/",
+            get(move || {
+                let seen = seen.clone();
+                async move { seen.free().to_string() }
+            }),
+        );
+        let listener = bind("127.0.0.1:0", 64).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(serve_router_with(
+            listener,
+            router,
+            ServerOptions::default(),
+            admission,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        (format!("http://{addr}/"), stop)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_new_connections_first_request_runs_with_its_turn_and_the_next_without() {
+        let (url, _stop) = turns_server().await;
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        // The first request of a new connection is read and handled while it holds the one turn.
+        let first = client.get(&url).send().await.unwrap().text().await.unwrap();
+        assert_eq!(first, "0", "the handler ran with the turn held");
+        // The same keep-alive connection's next request takes no turn.
+        let next = client.get(&url).send().await.unwrap().text().await.unwrap();
+        assert_eq!(next, "1", "a later request on the connection takes no turn");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_h2c_stream_runs_with_a_turn() {
+        let (url, _stop) = turns_server().await;
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .http2_prior_knowledge()
+            .build()
+            .unwrap();
+        for i in 0..3 {
+            let seen = client.get(&url).send().await.unwrap().text().await.unwrap();
+            assert_eq!(seen, "0", "stream {i} ran with a turn held");
+        }
+    }
 }
