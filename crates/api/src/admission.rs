@@ -149,13 +149,7 @@ impl State {
             let Some(queue) = self.waiting.get_mut(&peer) else {
                 continue;
             };
-            let mut next = None;
-            while let Some(tx) = queue.pop_front() {
-                if !tx.is_closed() {
-                    next = Some(tx);
-                    break;
-                }
-            }
+            let next = std::iter::from_fn(|| queue.pop_front()).find(|tx| !tx.is_closed());
             if queue.is_empty() {
                 self.waiting.remove(&peer);
             } else {

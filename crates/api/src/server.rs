@@ -24,8 +24,8 @@ pub struct ServerOptions {
     pub max_connections: usize,
     /// Most requests in flight on one HTTP/2 connection (`SETTINGS_MAX_CONCURRENT_STREAMS`).
     pub http2_max_streams: u32,
-    /// New connections' first runs at once (`crate::admission`): the rest wait, taking turns
-    /// by peer address.
+    /// New connections' first runs and new h2c streams at once (`crate::admission`): the rest
+    /// wait, taking turns by peer address.
     pub first_runs: usize,
 }
 
@@ -100,6 +100,7 @@ async fn serve_router_with(
     let main = tokio::runtime::Handle::current();
     let doorman = Doorman::start()?;
     let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
+    let http2_max_streams = opts.http2_max_streams.max(1);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -137,7 +138,7 @@ async fn serve_router_with(
         let main = main.clone();
         let doorman_handle = doorman.handle.clone();
         let mut stopping = stopping_rx.clone();
-        let http2_max_streams = opts.http2_max_streams.max(1);
+        let peer = peer_group(remote.ip());
         // The connection waits for its first bytes and its turn on the doorman's thread, then
         // is served here (see `Doorman`).
         let Ok(stream) = stream.into_std() else {
@@ -156,7 +157,7 @@ async fn serve_router_with(
                 },
                 _ = stopping.wait_for(|stopping| *stopping) => return,
             };
-            let turn = admission.turn(peer_group(remote.ip())).await;
+            let turn = admission.turn(peer).await;
             let Ok(stream) = stream.into_std() else {
                 return;
             };
@@ -182,7 +183,7 @@ async fn serve_router_with(
                         doorman: doorman_handle,
                         main: tokio::runtime::Handle::current(),
                         admission,
-                        peer: peer_group(remote.ip()),
+                        peer,
                         connection,
                     });
                     h2.max_concurrent_streams(http2_max_streams);
@@ -211,7 +212,7 @@ async fn serve_router_with(
     admission.close();
     drop(listener);
     graceful.shutdown().await;
-    doorman.shutdown();
+    drop(doorman);
     Ok(())
 }
 
@@ -245,15 +246,9 @@ impl Doorman {
             runtime: Some(runtime),
         })
     }
-
-    /// Stop at once, dropping the connections still waiting (callable from async code).
-    fn shutdown(mut self) {
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
-        }
-    }
 }
 
+/// Dropped, the doorman stops at once (callable from async code), dropping what still waits on it.
 impl Drop for Doorman {
     fn drop(&mut self) {
         if let Some(rt) = self.runtime.take() {

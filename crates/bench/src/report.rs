@@ -25,7 +25,7 @@ pub struct Report {
     pub command: String,
     pub wall_secs: f64,
     pub concurrency: usize,
-    /// The throughput scenarios' second closed loop (0: none).
+    /// The throughput scenarios' further closed loops (those above `concurrency` run).
     pub ceiling_concurrency: Vec<usize>,
     /// Sandbox IAK inquiries, closed loop (their maximum: the best of `inquiry_runs`).
     pub inquiry: Outcome<LoadResult>,
